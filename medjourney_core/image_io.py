@@ -163,6 +163,9 @@ def _read_raster(data: bytes) -> tuple[np.ndarray, ImageInfo]:
 # ---------------------------------------------------------------- DICOM
 
 
+_PIXEL_DATA_TAG = b"\xe0\x7f\x10\x00"  # (7FE0,0010) little endian
+
+
 def _read_dicom(data: bytes, force: bool = False) -> tuple[np.ndarray, ImageInfo]:
     import pydicom
     from pydicom.pixels import apply_modality_lut, apply_voi_lut
@@ -180,6 +183,8 @@ def _read_dicom(data: bytes, force: bool = False) -> tuple[np.ndarray, ImageInfo
             if "PixelData" not in ds and "FloatPixelData" not in ds and "DoubleFloatPixelData" not in ds:
                 if force and "SOPClassUID" not in ds:
                     raise ImageReadError("The file is not an image that can be read (expected PNG, JPEG or DICOM).")
+                if _PIXEL_DATA_TAG in data:  # the element starts but the file ends inside it
+                    raise ImageReadError("The DICOM file is truncated or corrupt; please export it again.")
                 raise ImageReadError("The DICOM file contains no image (no pixel data), e.g. a structured report.")
             rows, columns = int(ds.get("Rows", 0) or 0), int(ds.get("Columns", 0) or 0)
             frames = int(ds.get("NumberOfFrames", 1) or 1)
@@ -189,15 +194,9 @@ def _read_dicom(data: bytes, force: bool = False) -> tuple[np.ndarray, ImageInfo
             if rows * columns * frames * samples > MAX_PIXELS:
                 raise ImageReadError(_too_many_pixels_message(columns, rows))
             photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2")).upper()
-            syntax = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
+            _check_decoder(getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None))
             try:
                 pixels = ds.pixel_array
-            except NotImplementedError:
-                name = getattr(syntax, "name", "this compression")
-                raise ImageReadError(
-                    f"The DICOM image is compressed with {name}, which cannot be decoded here; "
-                    "export it uncompressed or as PNG."
-                ) from None
             except Exception:
                 raise ImageReadError("The DICOM pixel data is truncated or corrupt; please export it again.") from None
 
@@ -223,6 +222,23 @@ def _read_dicom(data: bytes, force: bool = False) -> tuple[np.ndarray, ImageInfo
         pydicom_logger.setLevel(previous_level)
     info = ImageInfo("DICOM", values.shape[1], values.shape[0], bit_depth, photometric, inverted=inverted)
     return values.astype(np.float32), info
+
+
+def _check_decoder(syntax) -> None:
+    """Refuse, by name, a compression no installed plugin can decode (before trying to)."""
+    if syntax is None or not syntax.is_compressed:
+        return
+    from pydicom.pixels import get_decoder
+
+    try:
+        available = get_decoder(syntax).is_available
+    except NotImplementedError:
+        available = False
+    if not available:
+        raise ImageReadError(
+            f"The DICOM image is compressed with {syntax.name}, which cannot be decoded here; "
+            "export it uncompressed or as PNG."
+        )
 
 
 def _min_max(values: np.ndarray) -> np.ndarray:

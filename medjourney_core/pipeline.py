@@ -151,7 +151,7 @@ class MedJourneyPipeline:
         progress: bool = True,
         callback: Callable[[int, int], None] | None = None,
     ) -> MedJourneyOutput:
-        steps = num_inference_steps or self.config.default_steps
+        steps = self.config.default_steps if num_inference_steps is None else num_inference_steps
         text_scale = self.config.default_guidance_text if guidance_scale is None else guidance_scale
         image_scale = self.config.default_guidance_image if image_guidance_scale is None else image_guidance_scale
         _check_options(steps, text_scale, image_scale, num_images_per_prompt, output_type)

@@ -56,16 +56,14 @@ def write_tiny_bert(directory: str | Path, seed: int = 0, max_positions: int = 1
 
 def write_tiny_clip_text(directory: str | Path, seed: int = 0, hidden: int = 32) -> Path:
     """A 2-layer CLIP text model with a byte-level BPE tokenizer (no merges), saved as a HF folder."""
+    from tokenizers.pre_tokenizers import ByteLevel
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
-    from transformers.models.clip.tokenization_clip import bytes_to_unicode
 
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    symbols = list(bytes_to_unicode().values())
+    symbols = sorted(ByteLevel.alphabet())  # the 256 byte symbols of byte-level BPE
     vocab = symbols + [s + "</w>" for s in symbols] + ["<|startoftext|>", "<|endoftext|>"]
-    (directory / "vocab.json").write_text(json.dumps({token: i for i, token in enumerate(vocab)}))
-    (directory / "merges.txt").write_text("#version: 0.2\n")
-    tokenizer = CLIPTokenizer(str(directory / "vocab.json"), str(directory / "merges.txt"), model_max_length=77)
+    tokenizer = CLIPTokenizer(vocab={token: i for i, token in enumerate(vocab)}, merges=[], model_max_length=77)
     tokenizer.save_pretrained(directory)
     torch.manual_seed(seed)
     config = CLIPTextConfig(
@@ -98,7 +96,7 @@ def write_tiny_biomedclip(directory: str | Path, seed: int = 0, hidden: int = 32
                 "hf_model_name": str(directory),
                 "hf_tokenizer_name": str(directory),
                 "hf_proj_type": "mlp",
-                "hf_pooler_type": "cls_last_hidden_state",
+                "hf_pooler_type": "cls_last_hidden_state_pooler",
                 "context_length": 256,
             },
         },
