@@ -1,29 +1,42 @@
-"""MedJourney: counterfactual chest X-ray generation by instruction learning from patient journeys."""
+"""MedJourney: counterfactual chest X-ray generation by instruction learning from patient journeys.
+
+Names are imported lazily, so that light parts (image I/O, the phantom simulator) start
+without loading diffusers and transformers.
+"""
+
+import importlib
 
 __version__ = "0.1.0"
 
-from .config import MedJourneyConfig  # noqa: E402
-from .errors import ImageReadError, MedJourneyError, ModelLoadError, UntrainedModelError  # noqa: E402
-from .image_io import ImageInfo, prepare, read_image, to_vae_range, to_xrv_range  # noqa: E402
-from .pipeline import MedJourneyOutput, MedJourneyPipeline  # noqa: E402
-from .severity import SEVERITIES, apply_severity  # noqa: E402
-from .text_encoders import TextEncoderSpec, load_text_encoder  # noqa: E402
+_EXPORTS = {
+    "MedJourneyConfig": "config",
+    "ImageReadError": "errors",
+    "MedJourneyError": "errors",
+    "ModelLoadError": "errors",
+    "UntrainedModelError": "errors",
+    "ImageInfo": "image_io",
+    "prepare": "image_io",
+    "read_image": "image_io",
+    "to_vae_range": "image_io",
+    "to_xrv_range": "image_io",
+    "MedJourneyOutput": "pipeline",
+    "MedJourneyPipeline": "pipeline",
+    "SEVERITIES": "severity",
+    "apply_severity": "severity",
+    "TextEncoderSpec": "text_encoders",
+    "load_text_encoder": "text_encoders",
+}
 
-__all__ = [
-    "ImageInfo",
-    "ImageReadError",
-    "MedJourneyConfig",
-    "MedJourneyError",
-    "MedJourneyOutput",
-    "MedJourneyPipeline",
-    "ModelLoadError",
-    "SEVERITIES",
-    "TextEncoderSpec",
-    "UntrainedModelError",
-    "apply_severity",
-    "load_text_encoder",
-    "prepare",
-    "read_image",
-    "to_vae_range",
-    "to_xrv_range",
-]
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(list(globals()) + __all__)
