@@ -5,6 +5,10 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+# The phantom's edit library is rebuilt once per test session, in a private cache.
+import tempfile  # noqa: E402
+
+os.environ["MEDJOURNEY_CACHE"] = tempfile.mkdtemp(prefix="medjourney-test-cache-")
 
 from pathlib import Path  # noqa: E402
 
@@ -33,3 +37,10 @@ def tiny_checkpoint(tmp_path_factory, tiny_pipeline):
     directory = tmp_path_factory.mktemp("ckpt") / "tiny"
     tiny_pipeline.save_pretrained(directory)
     return directory
+
+
+@pytest.fixture(scope="session")
+def phantom():
+    from medjourney_core.phantom.simulator import PhantomSimulator
+
+    return PhantomSimulator()

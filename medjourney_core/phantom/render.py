@@ -4,9 +4,9 @@ The line integral is linear in attenuation, so every pathology edit (a region of
 density is replaced) changes the projection by a fixed 2D delta. Deltas are computed once per
 edit and severity (`EditLibrary`, cached on disk), and a study is rendered by adding the deltas of
 its state to the base projection, then mapping the line integral to film density through the
-study's acquisition (position, scale, rotation, exposure). Edit regions are built disjoint
-(fluid, air, consolidation, atelectasis and heart growth never claim the same voxel); the one
-additive edit, edema, is corrected inside the regions that replace density.
+study's acquisition (position, scale, rotation, exposure). Edits that can be active together never
+claim the same voxel (regions are built disjoint, or the states forbid the pair); the one additive
+edit, edema, is corrected inside the regions that replace density.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from scipy import ndimage
 
 from .anatomy import LOBES, MEDIASTINAL, Anatomy, hu_to_mu
 
-LIBRARY_VERSION = 5
+LIBRARY_VERSION = 10
 SEVERITY_LEVELS = (1, 2, 3)  # slight, moderate, large
 
 # Anatomy mask bits (uint16 per pixel), then pathology region bits.
@@ -29,7 +29,7 @@ PATHOLOGY_BITS = {"effusion": 8, "pneumothorax": 9, "consolidation": 10, "atelec
                   "cardiomegaly": 13}
 
 FLUID_HU, CONSOLIDATION_HU, ATELECTASIS_HU, AIR_HU, PLEURAL_LINE_HU, BLOOD_HU, FAT_HU = 10, 20, 0, -1000, -250, 40, -100
-EFFUSION_HEIGHT = {1: 0.10, 2: 0.22, 3: 0.40}  # fraction of the lung's height the fluid level reaches
+EFFUSION_HEIGHT = {1: 0.17, 2: 0.27, 3: 0.42}  # fraction of the lung's height the fluid level reaches
 PNEUMOTHORAX_DEPTH_MM = {1: 7.0, 2: 15.0, 3: 26.0}
 CONSOLIDATION_QUANTILE = {1: 0.30, 2: 0.60, 3: 0.95}
 ATELECTASIS_BAND_MM = {1: 8.0, 2: 18.0, 3: 35.0}
@@ -90,11 +90,13 @@ class EditLibrary:
         for side in ("left", "right"):
             lung = a.lung(side) & ~heart_zone
             effusion_max[side] = self._build_effusion(side, lung)
-        ptx_max = {side: self._build_pneumothorax(side, a.lung(side) & ~heart_zone & ~effusion_max[side])
-                   for side in ("left", "right")}
+        for side in ("left", "right"):
+            self._build_pneumothorax(side, a.lung(side) & ~heart_zone & ~effusion_max[side])
+        # A pneumothorax never coexists with a lobar opacity on the same side (states.py), so
+        # their regions may overlap; fluid and heart growth keep theirs.
         for lobe in LOBES:
             side = lobe.split()[0]
-            allowed = a.lobe(lobe) & ~heart_zone & ~effusion_max[side] & ~ptx_max[side]
+            allowed = a.lobe(lobe) & ~heart_zone & ~effusion_max[side]
             self._build_consolidation(lobe, allowed)
             self._build_atelectasis(lobe, allowed)
         self._build_edema((a.left_lung | a.right_lung) & ~heart_zone)
@@ -165,7 +167,7 @@ class EditLibrary:
         for k in SEVERITY_LEVELS:
             level = EFFUSION_HEIGHT[k] * height
             # The meniscus: fluid climbs the lateral and posterior chest wall.
-            surface = base + level * (1.0 + 1.6 * lateral_fraction**2 + 0.3 * posterior_fraction)
+            surface = base + level + (10.0 + 0.35 * level) * lateral_fraction**2 + 0.2 * level * posterior_fraction
             region = lung & (z < surface)
             # The fluid thins toward its upper margin, which therefore looks hazy rather than cut.
             depth = np.clip((surface - z) / 12.0, 0.0, 1.0)
@@ -208,10 +210,10 @@ class EditLibrary:
 
     def _build_atelectasis(self, lobe: str, allowed: np.ndarray) -> None:
         z = self._coords[0]
-        lobe_mask = self.anatomy.lobe(lobe)
-        nz = lobe_mask.shape[0]
-        # Height of the lobe's lower surface under each (y, x), in mm.
-        first = np.where(lobe_mask.any(axis=0), lobe_mask.argmax(axis=0), nz) * self.anatomy.spacing[0]
+        nz = allowed.shape[0]
+        # Height of the lobe's lowest lung free of fluid under each (y, x), in mm: plate-like
+        # atelectasis lies just above the diaphragm, or above the largest effusion.
+        first = np.where(allowed.any(axis=0), allowed.argmax(axis=0), nz) * self.anatomy.spacing[0]
         for k in SEVERITY_LEVELS:
             band = allowed & (z - first[None] < ATELECTASIS_BAND_MM[k])
             self._keep(("atelectasis", lobe, k), band, ATELECTASIS_HU)
@@ -240,8 +242,10 @@ class EditLibrary:
 
     def _build_anatomy_bits(self) -> None:
         a = self.anatomy
-        left = a.left_lung.any(axis=1)
-        right = a.right_lung.any(axis=1)
+        # The lung field a reader (or a segmenter) outlines: where the beam crosses a substantial
+        # length of aerated lung, not the thin posterior recesses seen through the liver.
+        left = self._lung_field(a.left_lung)
+        right = self._lung_field(a.right_lung)
         mediastinum = a.mask(*MEDIASTINAL).any(axis=1) & ~a.heart.any(axis=1)
         spine = a.mask(*[n for n in a.names if n.startswith("vertebrae")]).any(axis=1)
         clavicles = a.mask("clavicula_left", "clavicula_right").any(axis=1)
@@ -257,6 +261,11 @@ class EditLibrary:
             if mask is not None:
                 bits |= mask.astype(np.uint16) << bit
         self.anatomy_bits = bits
+
+    def _lung_field(self, lung: np.ndarray) -> np.ndarray:
+        length = lung.sum(axis=1) * self.anatomy.spacing[1]
+        field = length > 0.3 * length.max()
+        return ndimage.binary_opening(ndimage.binary_fill_holes(field), iterations=1)
 
     # -------------------------------------------------------------- caching
 

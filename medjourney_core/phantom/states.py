@@ -126,6 +126,9 @@ def next_state(rng: np.random.Generator, previous: PathologyState | None) -> Pat
         values[kind], values[f"{kind}_lobe"] = level, (lobe if level else None)
         if lobe:
             taken.add(lobe)
+    for side in SIDES:  # a lobar opacity and a pneumothorax on one side would claim the same lung
+        if any(values[f"{kind}_lobe"] and values[f"{kind}_lobe"].startswith(side) for kind in ("consolidation", "atelectasis")):
+            values[f"pneumothorax_{side}"] = 0
     return PathologyState(**values)
 
 
