@@ -33,7 +33,7 @@ class RegistrationResult:
         return points_xy @ self.matrix[:, :2].T + self.matrix[:, 2]
 
 
-def register(prior: np.ndarray, follow_up: np.ndarray, kind: str = "similarity", seed: int = 0) -> RegistrationResult:
+def register(prior: np.ndarray, follow_up: np.ndarray, kind: str = "similarity", seed: int = 1) -> RegistrationResult:
     import SimpleITK as sitk
 
     if prior.shape != follow_up.shape:
@@ -46,7 +46,8 @@ def register(prior: np.ndarray, follow_up: np.ndarray, kind: str = "similarity",
     method = sitk.ImageRegistrationMethod()
     method.SetMetricAsMattesMutualInformation(numberOfHistogramBins=32)
     method.SetMetricSamplingStrategy(method.RANDOM)
-    method.SetMetricSamplingPercentage(0.05, seed)  # 5 % of pixels: 3x faster, same accuracy on phantom pairs
+    # 5 % of pixels: 3x faster, same accuracy on phantom pairs. (A seed of 0 would mean "wall clock".)
+    method.SetMetricSamplingPercentage(0.05, max(int(seed), 1))
     method.SetInterpolator(sitk.sitkLinear)
     method.SetOptimizerAsRegularStepGradientDescent(
         learningRate=2.0, minStep=1e-3, numberOfIterations=60, relaxationFactor=0.6, gradientMagnitudeTolerance=1e-6)
@@ -55,6 +56,8 @@ def register(prior: np.ndarray, follow_up: np.ndarray, kind: str = "similarity",
     method.SetSmoothingSigmasPerLevel([2.0, 1.0, 0.0])
     method.SmoothingSigmasAreSpecifiedInPhysicalUnitsOff()
     method.SetInitialTransform(initial, inPlace=False)
+    # One thread per registration: data preparation runs pairs in parallel processes, one per core.
+    method.SetNumberOfThreads(1)
     transform = method.Execute(fixed, moving)
 
     registered = sitk.GetArrayFromImage(sitk.Resample(moving, fixed, transform, sitk.sitkLinear, -1.0, sitk.sitkFloat32))

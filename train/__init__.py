@@ -1,0 +1,1 @@
+"""Training: data preparation from MIMIC-CXR-style trees and the two-stage curriculum."""
