@@ -45,7 +45,50 @@ def bench_render(args) -> None:
     print(f"render_vs_target_20_per_s: {render_rate / 20:.2f}x  (export: {export_rate / 20:.2f}x)")
 
 
-BENCHMARKS = {"render": bench_render}
+def bench_register(args) -> None:
+    """Registration pairs per second at 256 x 256, and accuracy against the phantom's known jitter."""
+    import math
+    from multiprocessing import get_context
+
+    import numpy as np
+
+    from medjourney_core.phantom.render import pixel_mapping
+    from medjourney_core.phantom.simulator import PhantomSimulator
+    from medjourney_core.registration import register
+
+    simulator = PhantomSimulator()
+    pairs, truths = [], []
+    for index in range(40):
+        patient, (prior, follow) = simulator.sample(seed=7, index=index, studies=2)
+        pairs.append((simulator.render(patient, prior, 256, with_bits=False)[0],
+                      simulator.render(patient, follow, 256, with_bits=False)[0]))
+        truths.append(pixel_mapping(patient.appearance, prior.acquisition, follow.acquisition, 256))
+    register(*pairs[0])  # warm-up
+    start = time.perf_counter()
+    results = [register(a, b) for a, b in pairs]
+    one_process = len(pairs) / (time.perf_counter() - start)
+    start = time.perf_counter()
+    with get_context("fork").Pool(os.cpu_count()) as pool:
+        pool.starmap(register, pairs)
+    all_cores = len(pairs) / (time.perf_counter() - start)
+    ys, xs = np.mgrid[40:216:8, 40:216:8]
+    points = np.stack([xs.ravel(), ys.ravel()], axis=1).astype(float)
+    errors, angles = [], []
+    for result, truth in zip(results, truths):
+        errors.append(np.linalg.norm(truth(points) - result.map_points(points), axis=1).mean())
+        step = truth(np.array([[128.0, 128.0], [129.0, 128.0]]))
+        angles.append(abs(math.degrees(math.atan2(step[1, 1] - step[0, 1], step[1, 0] - step[0, 0])) - result.angle_deg))
+    print(f"pairs: {len(pairs)} phantom pairs at 256 x 256 with known jitter and changing pathology")
+    print(f"register_pairs_per_second_one_process: {one_process:.1f}")
+    print(f"register_pairs_per_second_{os.cpu_count()}_processes: {all_cores:.1f}")
+    print(f"median_error_px: {np.median(errors):.3f}  (max {np.max(errors):.3f})")
+    print(f"median_rotation_error_deg: {np.median(angles):.3f}  (max {np.max(angles):.3f})")
+    print(f"median_score: {np.median([r.score for r in results]):.3f}")
+    print(f"machine: {_machine()}")
+    print(f"register_vs_target_20_per_s: {all_cores / 20:.2f}x")
+
+
+BENCHMARKS = {"render": bench_render, "register": bench_register}
 
 
 def main(argv: list[str] | None = None) -> int:

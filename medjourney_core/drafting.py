@@ -174,6 +174,7 @@ class LLMConfig:
     api_key: str | None = None  # default: OPENAI_API_KEY / AZURE_OPENAI_API_KEY
     timeout_s: float = 60.0
     max_retries: int = 3
+    backoff_s: float = 0.5  # doubled after each failed attempt
     cache_dir: str | None = None
 
     def is_public_openai(self) -> bool:
@@ -214,7 +215,7 @@ class LLMDrafter:
             except Exception as error:  # noqa: BLE001 - network, timeout, HTTP and validation errors alike
                 last_error = _short(error)
                 if attempt < self.config.max_retries:
-                    time.sleep(min(0.5 * 2**attempt, 8.0))
+                    time.sleep(min(self.config.backoff_s * 2**attempt, 8.0))
         fallback = self.fallback.draft(prior_report, current_report)
         fallback.drafter = f"rules (llm failed: {last_error})"
         return fallback  # not cached: a later run may reach the model

@@ -33,11 +33,31 @@ class RegistrationResult:
         return points_xy @ self.matrix[:, :2].T + self.matrix[:, 2]
 
 
-def register(prior: np.ndarray, follow_up: np.ndarray, kind: str = "similarity", seed: int = 1) -> RegistrationResult:
-    import SimpleITK as sitk
+# A chest film of the same patient never needs more than this; beyond it the optimiser was trapped.
+PLAUSIBLE_ANGLE_DEG = 10.0
+PLAUSIBLE_SCALE = (0.8, 1.25)
 
+
+def register(prior: np.ndarray, follow_up: np.ndarray, kind: str = "similarity", seed: int = 1) -> RegistrationResult:
+    """Register `follow_up` onto `prior`. A fast pass (5 % of pixels sampled) is retried with
+    denser sampling when its result is implausible or poor, and the better result is kept."""
     if prior.shape != follow_up.shape:
         raise ValueError(f"images differ in size: {prior.shape} and {follow_up.shape}; resize both first")
+    result = _register_once(prior, follow_up, kind, seed, sampling=0.05)
+    if not _plausible(result) or result.score < 0.8:
+        retry = _register_once(prior, follow_up, kind, seed + 1, sampling=0.3)
+        if _plausible(retry) and (retry.score > result.score or not _plausible(result)):
+            result = retry
+    return result
+
+
+def _plausible(result: RegistrationResult) -> bool:
+    return abs(result.angle_deg) <= PLAUSIBLE_ANGLE_DEG and PLAUSIBLE_SCALE[0] <= result.scale <= PLAUSIBLE_SCALE[1]
+
+
+def _register_once(prior: np.ndarray, follow_up: np.ndarray, kind: str, seed: int, sampling: float) -> RegistrationResult:
+    import SimpleITK as sitk
+
     fixed = sitk.GetImageFromArray(prior.astype(np.float32))
     moving = sitk.GetImageFromArray(follow_up.astype(np.float32))
     initial = sitk.Similarity2DTransform() if kind == "similarity" else sitk.AffineTransform(2)
@@ -46,8 +66,7 @@ def register(prior: np.ndarray, follow_up: np.ndarray, kind: str = "similarity",
     method = sitk.ImageRegistrationMethod()
     method.SetMetricAsMattesMutualInformation(numberOfHistogramBins=32)
     method.SetMetricSamplingStrategy(method.RANDOM)
-    # 5 % of pixels: 3x faster, same accuracy on phantom pairs. (A seed of 0 would mean "wall clock".)
-    method.SetMetricSamplingPercentage(0.05, max(int(seed), 1))
+    method.SetMetricSamplingPercentage(sampling, max(int(seed), 1))  # a seed of 0 would mean "wall clock"
     method.SetInterpolator(sitk.sitkLinear)
     method.SetOptimizerAsRegularStepGradientDescent(
         learningRate=2.0, minStep=1e-3, numberOfIterations=60, relaxationFactor=0.6, gradientMagnitudeTolerance=1e-6)

@@ -64,6 +64,24 @@ class Acquisition:
         )
 
 
+def pixel_mapping(appearance: "Appearance", prior: Acquisition, follow: Acquisition, size: int):
+    """The true registration: prior pixel (x, y) -> pixel (x, y) of the same anatomy in the follow-up."""
+    def rotation(degrees: float) -> np.ndarray:
+        t = np.deg2rad(degrees)
+        return np.array([[np.cos(t), -np.sin(t)], [np.sin(t), np.cos(t)]])
+
+    field_a = FOV_MM / (appearance.body_scale * prior.scale)
+    field_b = FOV_MM / (appearance.body_scale * follow.scale)
+
+    def mapping(points_xy: np.ndarray) -> np.ndarray:
+        uv = np.stack([(points_xy[:, 0] + 0.5) / size - 0.5, 0.5 - (points_xy[:, 1] + 0.5) / size])
+        world = (field_a / field_b) * (rotation(prior.rotation_deg) @ uv - [[prior.shift_x], [prior.shift_y]])
+        ub = rotation(-follow.rotation_deg) @ (world + [[follow.shift_x], [follow.shift_y]])
+        return np.stack([(ub[0] + 0.5) * size - 0.5, (0.5 - ub[1]) * size - 0.5], axis=1)
+
+    return mapping
+
+
 class EditLibrary:
     """Base projections, per-edit 2D deltas and projected regions, computed from the anatomy once."""
 

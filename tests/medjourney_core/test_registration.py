@@ -3,26 +3,8 @@ import math
 import numpy as np
 import pytest
 
-from medjourney_core.phantom.render import FOV_MM
+from medjourney_core.phantom.render import pixel_mapping
 from medjourney_core.registration import register
-
-
-def true_mapping(appearance, prior, follow, size):
-    """Prior pixel (x, y) -> follow-up pixel (x, y), from the two known acquisitions."""
-    def rotation(degrees):
-        t = math.radians(degrees)
-        return np.array([[math.cos(t), -math.sin(t)], [math.sin(t), math.cos(t)]])
-
-    field_a = FOV_MM / (appearance.body_scale * prior.scale)
-    field_b = FOV_MM / (appearance.body_scale * follow.scale)
-
-    def mapping(points):
-        uv = np.stack([(points[:, 0] + 0.5) / size - 0.5, 0.5 - (points[:, 1] + 0.5) / size])
-        world = (field_a / field_b) * (rotation(prior.rotation_deg) @ uv - [[prior.shift_x], [prior.shift_y]])
-        ub = rotation(-follow.rotation_deg) @ (world + [[follow.shift_x], [follow.shift_y]])
-        return np.stack([(ub[0] + 0.5) * size - 0.5, (0.5 - ub[1]) * size - 0.5], axis=1)
-
-    return mapping
 
 
 def test_recovers_known_jitter_on_phantom_pairs(phantom):
@@ -35,7 +17,7 @@ def test_recovers_known_jitter_on_phantom_pairs(phantom):
         a, _ = phantom.render(patient, prior, size, with_bits=False)
         b, _ = phantom.render(patient, follow, size, with_bits=False)
         result = register(a, b)
-        truth = true_mapping(patient.appearance, prior.acquisition, follow.acquisition, size)
+        truth = pixel_mapping(patient.appearance, prior.acquisition, follow.acquisition, size)
         errors.append(np.linalg.norm(truth(points) - result.map_points(points), axis=1).mean())
         step = truth(np.array([[128.0, 128.0], [129.0, 128.0]]))
         true_angle = math.degrees(math.atan2(step[1, 1] - step[0, 1], step[1, 0] - step[0, 0]))
