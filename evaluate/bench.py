@@ -12,6 +12,7 @@ import platform
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 
 def _machine() -> str:
@@ -88,7 +89,50 @@ def bench_register(args) -> None:
     print(f"register_vs_target_20_per_s: {all_cores / 20:.2f}x")
 
 
-BENCHMARKS = {"render": bench_render, "register": bench_register}
+def bench_train(args) -> None:
+    """Training samples per second with cached encoder outputs against on-the-fly encoding."""
+    import resource
+
+    import torch
+
+    from medjourney_core.phantom.export import export
+    from train.config import TrainConfig
+    from train.fit import Trainer
+    from train.prepare import Options, prepare
+
+    size = {"tiny": 64, "demo": 256, "sd15": 256}[args.size]
+    with tempfile.TemporaryDirectory() as folder:
+        root = Path(folder)
+        export(root / "phantom", 24, 3, seed=0, size=size, progress=False)
+        prepare(Options(mimic_root=root / "phantom", out=root / "prep", workers=2, size=size, progress=False))
+        config = TrainConfig.load(Path(__file__).resolve().parents[1] / "train" / "configs" / "phantom-small.yaml")
+        config.resolution, config.validate_every, config.checkpoint_every = size, 0, 10**9
+        if args.size == "sd15":
+            config.model.init = "sd15"
+        rates = {}
+        for cached in (True, False):
+            config.cache_encodings = cached
+            trainer = Trainer(root / "prep", "single", root / f"run-{cached}", config, max_steps=0, progress=False)
+            records = trainer.train_records
+            generator = torch.Generator().manual_seed(0)
+            batches = [[records[(i * config.batch_size + j) % len(records)] for j in range(config.batch_size)] for i in range(6)]
+            trainer.loss(batches[0], generator).backward()  # warm-up
+            start = time.perf_counter()
+            for batch in batches[1:]:
+                trainer.optimizer.zero_grad()
+                trainer.loss(batch, generator).backward()
+                trainer.optimizer.step()
+            rates[cached] = (len(batches) - 1) * config.batch_size / (time.perf_counter() - start)
+            print(f"train_samples_per_second_{'cached' if cached else 'on_the_fly'}: {rates[cached]:.2f}")
+    print(f"model: phantom-small UNet {config.model.unet['block_out_channels']}, {size} px, batch {config.batch_size}")
+    print(f"peak_rss_mb: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f}")
+    if torch.cuda.is_available():
+        print(f"peak_cuda_mb: {torch.cuda.max_memory_allocated() / 2**20:.0f}")
+    print(f"machine: {_machine()}")
+    print(f"cached_vs_on_the_fly: {rates[True] / rates[False]:.2f}x  (target 1.8x)")
+
+
+BENCHMARKS = {"render": bench_render, "register": bench_register, "train": bench_train}
 
 
 def main(argv: list[str] | None = None) -> int:
