@@ -117,6 +117,8 @@ class MedJourneyPipeline:
             prior, _ = read_image(prior)
         elif isinstance(prior, Image.Image):
             prior = np.asarray(prior.convert("L"), dtype=np.float32) / 255.0
+        if isinstance(prior, torch.Tensor) and prior.dim() == 4 and prior.shape[0] > 1:
+            return torch.cat([prepare(p, size=self.config.resolution) for p in prior])
         return prepare(prior, size=self.config.resolution)
 
     @torch.no_grad()
@@ -171,8 +173,13 @@ class MedJourneyPipeline:
         null_states = self.encode_instructions([""])[0].expand(batch, -1, -1)
         prompt_embeds = torch.cat([text_states, null_states, null_states])
 
-        # 3. Image conditions: the prior's latent twice, then the all-zero latent.
-        prior_latents = self.encode_prior(self.load_prior(prior)).expand(batch, -1, -1, -1)
+        # 3. Image conditions: the prior's latent twice, then the all-zero latent. One prior serves
+        #    every description, or a batch of priors [P, 1, H, W] gives each description its own.
+        priors = self.load_prior(prior)
+        if priors.shape[0] not in (1, len(prompts)):
+            raise MedJourneyError(f"Got {priors.shape[0]} priors for {len(prompts)} descriptions.")
+        prior_latents = self.encode_prior(priors)
+        prior_latents = prior_latents.repeat_interleave(batch // prior_latents.shape[0], dim=0)
         image_latents = torch.cat([prior_latents, prior_latents, torch.zeros_like(prior_latents)])
 
         # 4. Initial noise, one generator per image so that a batch reproduces single runs.

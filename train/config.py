@@ -23,8 +23,8 @@ class ModelConfig:
     })
     vae: str | None = None  # a pretrained AutoencoderKL folder; None builds `vae_architecture` (random: tests only)
     vae_architecture: dict = field(default_factory=lambda: {
-        "in_channels": 1, "out_channels": 1, "block_out_channels": [32, 64, 64, 64], "layers_per_block": 1,
-        "latent_channels": 4, "norm_num_groups": 16,
+        "in_channels": 1, "out_channels": 1, "block_out_channels": [16, 32, 64, 64], "layers_per_block": 1,
+        "latent_channels": 4, "norm_num_groups": 8,
         "down_block_types": ["DownEncoderBlock2D"] * 4, "up_block_types": ["UpDecoderBlock2D"] * 4,
     })
     text_encoder_kind: str = "hf"
