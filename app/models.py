@@ -1,16 +1,18 @@
-"""Which model the demo serves, loaded lazily once and shared by every user."""
+"""What the demo serves: the MedJourney model, the comparison systems and the evaluators, each
+chosen by flag or environment variable, loaded lazily once and shared by every user."""
 
 from __future__ import annotations
 
 import os
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from medjourney_core import MedJourneyConfig, MedJourneyError, MedJourneyPipeline
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
 DEFAULT_MODEL = ASSETS / "medjourney-phantom"
+DEFAULT_TEXT_ONLY_MODEL = ASSETS / "medjourney-phantom-stage1"
 
 
 @dataclass
@@ -20,39 +22,56 @@ class ModelChoice:
     why_missing: str = ""
 
 
-def choose_model(cli_model: str | None = None, allow_untrained: bool | None = None) -> ModelChoice:
-    """--model, else MEDJOURNEY_MODEL, else the offline default in assets/ (when it has been trained and shipped)."""
+@dataclass
+class Settings:
+    model: ModelChoice
+    text_only: ModelChoice
+    ip2p: str | None = None
+    evaluators: str = "auto"  # auto | phantom | xrv
+    device: str = "cpu"
+    llm: dict = field(default_factory=dict)
+
+
+def choose_model(cli_model: str | None = None, allow_untrained: bool | None = None,
+                 env: str = "MEDJOURNEY_MODEL", default: Path = DEFAULT_MODEL, what: str = "trained model") -> ModelChoice:
+    """--flag, else the environment variable, else the offline default in assets/ (when it was shipped)."""
     if allow_untrained is None:
         allow_untrained = os.environ.get("MEDJOURNEY_ALLOW_UNTRAINED", "") == "1"
-    source = cli_model or os.environ.get("MEDJOURNEY_MODEL") or None
+    source = cli_model or os.environ.get(env) or None
     if source:
         return ModelChoice(source, allow_untrained)
-    if (DEFAULT_MODEL / "medjourney.json").is_file():
-        return ModelChoice(str(DEFAULT_MODEL), allow_untrained)
-    return ModelChoice(
-        None, allow_untrained,
-        why_missing="No trained model is configured: the offline default model has not been shipped in assets/ yet. "
-        "Start the demo with --model PATH_OR_HUB_ID or set MEDJOURNEY_MODEL.",
-    )
+    if (default / "medjourney.json").is_file():
+        return ModelChoice(str(default), allow_untrained)
+    return ModelChoice(None, allow_untrained,
+                       why_missing=f"No {what} is configured: start the demo with --model PATH_OR_HUB_ID or set {env}.")
 
 
-class ModelRegistry:
-    """Loads the chosen model on first use; later calls (from any user) share it."""
+def llm_settings_from_environment() -> dict:
+    """LLM drafting is off unless an endpoint is configured explicitly."""
+    provider = os.environ.get("MEDJOURNEY_LLM_PROVIDER", "").lower()
+    if provider not in ("openai", "azure"):
+        return {}
+    return {"provider": provider, "model": os.environ.get("MEDJOURNEY_LLM_MODEL", "gpt-4o"),
+            "base_url": os.environ.get("MEDJOURNEY_LLM_BASE_URL") or None,
+            "azure_endpoint": os.environ.get("AZURE_OPENAI_ENDPOINT") or None,
+            "allow_public": os.environ.get("MEDJOURNEY_LLM_ALLOW_PUBLIC", "") == "1"}
 
-    def __init__(self, choice: ModelChoice, device: str = "cpu"):
-        self.choice = choice
-        self.device = device
+
+class LazyModel:
+    """One MedJourney pipeline, loaded on first use; later calls share it."""
+
+    def __init__(self, choice: ModelChoice, device: str):
+        self.choice, self.device = choice, device
         self._pipeline: MedJourneyPipeline | None = None
         self._error: str | None = choice.why_missing or None
         self._lock = threading.Lock()
 
-    def pipeline(self) -> MedJourneyPipeline:
+    def get(self) -> MedJourneyPipeline:
         with self._lock:
             if self._pipeline is None and self._error is None:
                 try:
                     self._pipeline = MedJourneyPipeline.from_pretrained(
-                        self.choice.source, device=self.device, allow_untrained=self.choice.allow_untrained
-                    )
+                        self.choice.source, device=self.device, allow_untrained=self.choice.allow_untrained)
                 except MedJourneyError as error:
                     self._error = str(error)
             if self._pipeline is None:
@@ -70,11 +89,45 @@ class ModelRegistry:
         except MedJourneyError as error:
             return False, str(error)
         if config is None:
-            return True, f"Model: {self.choice.source} (Hugging Face Hub; loads on first use)"
+            return True, f"{self.choice.source} (Hugging Face Hub; loads on first use)"
         if not config.trained and not self.choice.allow_untrained:
-            return False, (
-                f"No trained model is configured: {self.choice.source} holds random (untrained) weights, "
-                "and its output would mean nothing."
-            )
+            return False, (f"No trained model is configured: {self.choice.source} holds random (untrained) weights, "
+                           "and its output would mean nothing.")
         trained = "trained" if config.trained else "UNTRAINED: random weights, for testing only"
-        return True, f"Model: {self.choice.source} ({config.name}, {trained}, {config.resolution} px)"
+        return True, f"{self.choice.source} ({config.name}, {trained}, {config.resolution} px)"
+
+
+class Registry:
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.model = LazyModel(settings.model, settings.device)
+        self.text_only = LazyModel(settings.text_only, settings.device)
+        self._evaluators = None
+        self._ip2p = None
+        self._lock = threading.Lock()
+
+    def evaluators(self):
+        """The evaluators for the overlays and heatmaps: torchxrayvision's when cached, else the phantom ones."""
+        from evaluate.evaluators import load_evaluators, missing_xrv_weights
+
+        with self._lock:
+            if self._evaluators is None:
+                kind = self.settings.evaluators
+                if kind == "auto":
+                    kind = "xrv" if not missing_xrv_weights() else "phantom"
+                self._evaluators = load_evaluators(kind, self.settings.device)
+            return self._evaluators
+
+    def ip2p(self):
+        from evaluate.systems import DiffusersBaseline, Unavailable
+
+        with self._lock:
+            if self._ip2p is None:
+                try:
+                    self._ip2p = DiffusersBaseline("ip2p", self.settings.ip2p, self.settings.device, 20)
+                except Unavailable as why:
+                    self._ip2p = str(why)
+            if isinstance(self._ip2p, str):
+                raise MedJourneyError(f"InstructPix2Pix is not available: {self._ip2p}. "
+                                      "Provide it with --ip2p-model PATH_OR_HUB_ID (e.g. timbrooks/instruct-pix2pix).")
+            return self._ip2p

@@ -1,89 +1,167 @@
-"""The Gradio Blocks page: upload a prior, describe a change, see the counterfactual."""
+"""The Gradio Blocks page. Layout and wiring only: every action is a function of app/handlers.py."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import gradio as gr
-import numpy as np
 
-from medjourney_core import SEVERITIES, MedJourneyError, read_image
-from medjourney_core.export import provenance
-from medjourney_core.image_io import to_pil
+from medjourney_core import MedJourneyError
 from medjourney_core.model_card import DISCLAIMER
+from medjourney_core.severity import SEVERITIES
 
-from .models import ModelRegistry
+from . import handlers
+from .models import ASSETS, Registry
 
-MAX_UPLOAD = "50mb"
+EXAMPLES = ASSETS / "examples"
+UPLOAD_TYPES = [".png", ".jpg", ".jpeg", ".dcm", ".dicom"]
+TIP_TEXT = "How strongly to follow the description. Higher: a more pronounced change (and more artefacts)."
+TIP_IMAGE = "How strongly to keep the prior. Higher: more of the patient preserved, a subtler change."
 
 
-def generate(registry: ModelRegistry, upload, instruction, severity, guidance_text, guidance_image, steps, seed,
-             progress=gr.Progress()):
-    """One counterfactual: returns (prior, counterfactual, difference map, provenance JSON)."""
-    if upload is None:
-        raise gr.Error("Upload a chest X-ray (PNG, JPEG or DICOM) first.")
-    if not instruction or not instruction.strip():
-        raise gr.Error("Describe the change, e.g. 'new moderate right pleural effusion'.")
+def _errors(function):
+    """Readable messages for the user; the server keeps serving."""
+    def wrapped(*args, **kwargs):
+        try:
+            return function(*args, **kwargs)
+        except MedJourneyError as error:
+            raise gr.Error(str(error)) from None
+        except ValueError as error:
+            raise gr.Error(f"Invalid input: {error}") from None
+    wrapped.__name__ = function.__name__
+    return wrapped
+
+
+def _gpu(function):
+    """ZeroGPU on a Hugging Face Space when the `spaces` package is present; a no-op elsewhere."""
     try:
-        image, _ = read_image(upload)
-        pipeline = registry.pipeline()
-        prior = pipeline.load_prior(image)
-        output = pipeline(
-            prior, instruction.strip(), severity=None if severity == "as written" else severity,
-            num_inference_steps=int(steps), guidance_scale=float(guidance_text),
-            image_guidance_scale=float(guidance_image), seed=int(seed), output_type="np", progress=False,
-            callback=lambda step, total: progress(step / total, desc="denoising"),
-        )
-    except MedJourneyError as error:
-        raise gr.Error(str(error)) from None
-    before = prior[0, 0].numpy()
-    after = output.images[0]
-    record = provenance(
-        model_id=str(registry.choice.source), instruction=output.instructions[0], seed=int(seed), steps=int(steps),
-        guidance_text=float(guidance_text), guidance_image=float(guidance_image),
-        scheduler=pipeline.config.default_scheduler, trained=pipeline.config.trained,
-        severity=None if severity == "as written" else severity, truncated=output.truncated[0],
-    )
-    return to_pil(before), to_pil(after), difference_map(before, after), json.dumps(record, indent=2)
+        import spaces
+    except ImportError:
+        return function
+    return spaces.GPU(function)
 
 
-def difference_map(before: np.ndarray, after: np.ndarray) -> np.ndarray:
-    """Signed change as RGB: red where the follow-up is brighter (denser), blue where darker."""
-    delta = np.clip((after - before) * 4.0, -1.0, 1.0)
-    base = np.clip(before * 0.6, 0, 1)
-    rgb = np.stack([base, base, base], axis=-1)
-    rgb[..., 0] += np.clip(delta, 0, 1)
-    rgb[..., 2] += np.clip(-delta, 0, 1)
-    return (np.clip(rgb, 0, 1) * 255).astype(np.uint8)
+def examples() -> list[list[str]]:
+    index = EXAMPLES / "examples.json"
+    if not index.is_file():
+        return []
+    return [[str(EXAMPLES / e["image"]), e["instruction"]] for e in json.loads(index.read_text())]
 
 
-def build_demo(registry: ModelRegistry) -> gr.Blocks:
-    with gr.Blocks(title="MedJourney") as demo:
+def model_card(registry: Registry) -> str:
+    source = registry.settings.model.source
+    card = Path(source) / "README.md" if source and Path(source).is_dir() else None
+    text = card.read_text().split("---", 2)[-1] if card and card.is_file() else "No model card available for this model."
+    return (f"## Intended use\n\nA research demonstration of counterfactual chest X-ray generation. "
+            f"**{DISCLAIMER}** Outputs are synthetic images, not predictions about any patient.\n\n"
+            f"## Loaded model\n\n{text}")
+
+
+def build_demo(registry: Registry) -> gr.Blocks:
+    ready, status = registry.model.describe()
+    defaults = _defaults(registry) if ready else {"steps": 20, "text": 7.5, "image": 1.5}
+    with gr.Blocks(title="MedJourney", delete_cache=(3600, 7200), analytics_enabled=False) as demo:
         gr.Markdown(f"# MedJourney: counterfactual chest X-rays\n**{DISCLAIMER}**")
-        ready, status = registry.describe()
-        gr.Markdown(status)
-        with gr.Row():
-            with gr.Column():
-                upload = gr.File(label="Prior chest X-ray (PNG, JPEG, DICOM)", file_types=[".png", ".jpg", ".jpeg", ".dcm"],
-                                 type="filepath")
-                instruction = gr.Textbox(label="Progression description", placeholder="new moderate right pleural effusion")
-                severity = gr.Radio(["as written", *SEVERITIES], value="as written", label="Severity")
-                guidance_text = gr.Slider(0, 15, value=7.5, step=0.5, label="Text guidance",
-                                          info="Higher follows the description more strongly.")
-                guidance_image = gr.Slider(0, 5, value=1.5, step=0.1, label="Image guidance",
-                                           info="Higher keeps more of the prior image.")
-                steps = gr.Slider(1, 100, value=20, step=1, label="Steps")
-                seed = gr.Number(value=0, precision=0, label="Seed")
-                button = gr.Button("Generate", variant="primary", interactive=ready)
-            with gr.Column():
-                prior_view = gr.Image(label=f"Prior — {DISCLAIMER}", type="pil")
-                counterfactual = gr.Image(label=f"Counterfactual — {DISCLAIMER}", type="pil")
-                difference = gr.Image(label="Difference (red: denser, blue: more lucent)")
-                record = gr.Code(label="Provenance", language="json")
-        button.click(
-            lambda *args: generate(registry, *args),
-            [upload, instruction, severity, guidance_text, guidance_image, steps, seed],
-            [prior_view, counterfactual, difference, record],
-            api_name="generate",
-        )
+        gr.Markdown(("Model: " if ready else "") + status, elem_id="model-status")
+
+        with gr.Tab("Counterfactual"):
+            with gr.Row():
+                with gr.Column(scale=1):
+                    upload = gr.File(label="Prior chest X-ray (PNG, JPEG or DICOM)", file_types=UPLOAD_TYPES,
+                                     type="filepath", elem_id="upload")
+                    instruction = gr.Textbox(label="Progression description", lines=2, elem_id="instruction",
+                                             placeholder="new moderate right pleural effusion")
+                    if examples():
+                        gr.Examples(examples(), [upload, instruction], label="Examples (phantom priors)")
+                    with gr.Accordion("Draft from reports", open=False):
+                        prior_report = gr.Textbox(label="Prior report", lines=4)
+                        current_report = gr.Textbox(label="Current report", lines=4)
+                        draft_button = gr.Button("Draft")
+                        drafter_note = gr.Markdown()
+                    severity = gr.Radio(["as written", *SEVERITIES], value="as written", label="Severity")
+                    guidance_text = gr.Slider(0, 15, value=defaults["text"], step=0.5, label="Text guidance", info=TIP_TEXT)
+                    guidance_image = gr.Slider(0, 5, value=defaults["image"], step=0.1, label="Image guidance", info=TIP_IMAGE)
+                    steps = gr.Slider(1, handlers.MAX_STEPS, value=defaults["steps"], step=1, label="Steps")
+                    with gr.Row():
+                        seed = gr.Number(value=0, precision=0, label="Seed")
+                        randomize = gr.Button("Randomize seed", size="sm")
+                    button = gr.Button("Generate", variant="primary", interactive=ready, elem_id="generate")
+                with gr.Column(scale=2):
+                    slider = gr.ImageSlider(label=f"Prior | counterfactual — {DISCLAIMER}", type="numpy",
+                                            elem_id="result", image_mode="L")
+                    effective = gr.Markdown()
+                    with gr.Row():
+                        difference = gr.Image(label="Difference (red: denser, blue: more lucent)", type="numpy", height=280)
+                        heatmap = gr.Image(label="Pathology heatmap", type="numpy", height=280)
+                    with gr.Row():
+                        overlay_prior = gr.Image(label="Anatomy, prior", type="numpy", height=280)
+                        overlay_cf = gr.Image(label="Anatomy, counterfactual", type="numpy", height=280)
+                    chart = gr.Plot(label="Finding probability, before and after")
+                    evidence_note = gr.Markdown()
+                    files = gr.File(label="Download: PNG with provenance, and provenance.json", file_count="multiple")
+                    record = gr.Code(label="Provenance", language="json")
+
+        with gr.Tab("Journey"):
+            gr.Markdown("The same description at every severity, generated together from the same noise.")
+            sweep_button = gr.Button("Generate severity sweep", variant="primary", interactive=ready, elem_id="sweep")
+            gallery = gr.Gallery(label=f"Severity sweep — {DISCLAIMER}", columns=4, height=320)
+            with gr.Row():
+                gif = gr.Image(label="Journey (animated)", type="filepath")
+                sweep_chart = gr.Plot(label="Finding probability per severity")
+
+        with gr.Tab("Compare"):
+            gr.Markdown("The same prior and description through MedJourney and the comparison systems. "
+                        "Text-only systems (the RoentGen setting) see only the report text.")
+            impression = gr.Textbox(label="Reference impression for the text-only system (default: the description)")
+            compare_button = gr.Button("Compare", variant="primary", interactive=ready)
+            with gr.Row():
+                compare_images = [gr.Image(label=name, type="numpy") for name in ("prior", "MedJourney", "Text only", "InstructPix2Pix")]
+            compare_notes = gr.Markdown()
+
+        with gr.Tab("About"):
+            gr.Markdown(model_card(registry))
+
+        def run_generate(upload, instruction, severity, guidance_text, guidance_image, steps, seed,
+                         progress=gr.Progress()):
+            out = handlers.generate(registry, upload, instruction, severity, guidance_text, guidance_image, steps, seed,
+                                    progress)
+            note = f"Generated from: *{out['instruction']}*" + (" (truncated to the encoder's context)" if out["truncated"] else "")
+            return ((out["prior"], out["counterfactual"]), note, out["difference"], out.get("heatmap"),
+                    out.get("overlay_prior"), out.get("overlay_counterfactual"), out.get("chart"),
+                    out["evidence_note"], out["files"], json.dumps(out["provenance"], indent=2))
+
+        def run_sweep(upload, instruction, guidance_text, guidance_image, steps, seed, progress=gr.Progress()):
+            out = handlers.sweep(registry, upload, instruction, guidance_text, guidance_image, steps, seed, progress)
+            return out["gallery"], out["gif"], out["chart"]
+
+        def run_compare(upload, instruction, impression, guidance_text, guidance_image, steps, seed):
+            panels = handlers.compare(registry, upload, instruction, impression, guidance_text, guidance_image, steps, seed)
+            notes = "\n".join(f"- **{key}**: {caption}" for key, (_, caption) in panels.items())
+            return [panels[k][0] for k in ("prior", "medjourney", "text-only", "ip2p")] + [notes]
+
+        def run_draft(prior_text, current_text):
+            return handlers.draft(registry, prior_text, current_text)
+
+        button.click(_gpu(_errors(run_generate)),
+                     [upload, instruction, severity, guidance_text, guidance_image, steps, seed],
+                     [slider, effective, difference, heatmap, overlay_prior, overlay_cf, chart, evidence_note, files, record],
+                     api_name="generate")
+        sweep_button.click(_gpu(_errors(run_sweep)), [upload, instruction, guidance_text, guidance_image, steps, seed],
+                           [gallery, gif, sweep_chart], api_name="sweep")
+        compare_button.click(_gpu(_errors(run_compare)),
+                             [upload, instruction, impression, guidance_text, guidance_image, steps, seed],
+                             [*compare_images, compare_notes], api_name="compare")
+        draft_button.click(_errors(run_draft), [prior_report, current_report], [instruction, drafter_note], api_name="draft")
+        randomize.click(handlers.random_seed, None, seed, api_name=False)
     return demo
+
+
+def _defaults(registry: Registry) -> dict:
+    from medjourney_core import MedJourneyConfig
+
+    source = registry.settings.model.source
+    if source and Path(source).is_dir():
+        config = MedJourneyConfig.load(source)
+        return {"steps": config.default_steps, "text": config.default_guidance_text, "image": config.default_guidance_image}
+    return {"steps": 20, "text": 7.5, "image": 1.5}

@@ -84,12 +84,16 @@ class XRVEvaluators:
         self.age_model = xrv.baseline_models.riken.AgeModel().to(device).eval()
         self.segmenter = xrv.baseline_models.chestx_det.PSPNet().to(device).eval()
 
-    @torch.no_grad()
-    def pathology(self, images: torch.Tensor) -> np.ndarray:
+    def pathology_tensor(self, images: torch.Tensor) -> torch.Tensor:
+        """Differentiable [N, 5] scores (for saliency maps)."""
         x = F.interpolate(to_xrv_range(images).to(self.device), size=(224, 224), mode="bilinear", antialias=True)
         scores = self.classifier(x)
         columns = [self.classifier.pathologies.index(XRV_FINDINGS[f]) for f in FINDINGS]
-        return scores[:, columns].cpu().numpy()
+        return scores[:, columns]
+
+    @torch.no_grad()
+    def pathology(self, images: torch.Tensor) -> np.ndarray:
+        return self.pathology_tensor(images).cpu().numpy()
 
     @torch.no_grad()
     def race(self, images: torch.Tensor) -> np.ndarray:
@@ -184,6 +188,10 @@ class PhantomEvaluators:
     def _heads(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
         return self.classifier(self._input(images))
 
+    def pathology_tensor(self, images: torch.Tensor) -> torch.Tensor:
+        """Differentiable [N, 5] probabilities (for saliency maps)."""
+        return torch.sigmoid(self.classifier(self._input(images))["pathology"])
+
     def pathology(self, images: torch.Tensor) -> np.ndarray:
         return torch.sigmoid(self._heads(images)["pathology"]).cpu().numpy()
 
@@ -204,5 +212,5 @@ def load_evaluators(kind: str, device: str = "cpu", folder: str | Path | None = 
     if kind == "xrv":
         return XRVEvaluators(device)
     if kind == "phantom":
-        return PhantomEvaluators(folder or PHANTOM_DIR, device)
+        return PhantomEvaluators(folder or os.environ.get("MEDJOURNEY_PHANTOM_EVALUATORS") or PHANTOM_DIR, device)
     raise ModelLoadError(f"Unknown evaluators '{kind}' (xrv or phantom).")
