@@ -14,6 +14,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+
 
 def _machine() -> str:
     return f"{platform.machine()}, {os.cpu_count()} cpus, torch threads {__import__('torch').get_num_threads()}"
@@ -132,7 +134,135 @@ def bench_train(args) -> None:
     print(f"cached_vs_on_the_fly: {rates[True] / rates[False]:.2f}x  (target 1.8x)")
 
 
-BENCHMARKS = {"render": bench_render, "register": bench_register, "train": bench_train}
+def _bench_pipeline(args):
+    """The pipeline benchmarks run on: tiny (random), demo (the shipped model, else its architecture at
+    random weights), or sd15 (a Stable Diffusion 1.5-size UNet at random weights, GPU territory)."""
+    import torch
+
+    from medjourney_core.tiny import make_tiny_pipeline
+
+    device = args.device
+    if args.size == "tiny":
+        return make_tiny_pipeline(resolution=256, image_channels=3).to(device), "tiny random UNet (32, 64), 256 px"
+    if args.size == "demo":
+        from app.models import DEFAULT_MODEL
+        from medjourney_core.pipeline import MedJourneyPipeline
+
+        if (DEFAULT_MODEL / "medjourney.json").is_file():
+            return MedJourneyPipeline.from_pretrained(DEFAULT_MODEL, device=device), f"the shipped demo model ({DEFAULT_MODEL.name})"
+        raise SystemExit("no demo model in assets/: train it first (train/recipes/phantom.sh)")
+    from diffusers import AutoencoderKL, UNet2DConditionModel
+
+    from medjourney_core.config import MedJourneyConfig
+    from medjourney_core.pipeline import MedJourneyPipeline
+    from medjourney_core.projection import TextProjection
+    from medjourney_core.schedulers import sd15_schedule
+
+    tiny = make_tiny_pipeline(resolution=256)
+    torch.manual_seed(0)
+    unet = UNet2DConditionModel(sample_size=32, in_channels=8, out_channels=4, cross_attention_dim=768)  # SD 1.5 shape
+    vae = AutoencoderKL(in_channels=3, out_channels=3, latent_channels=4, block_out_channels=(128, 256, 512, 512),
+                        down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4,
+                        layers_per_block=2)
+    pipeline = MedJourneyPipeline(unet, vae, sd15_schedule(), tiny.text_encoder,
+                                  TextProjection(tiny.text_encoder.hidden_size, 768), MedJourneyConfig(resolution=256))
+    dtype = torch.bfloat16 if device == "cuda" else None
+    return pipeline.to(device, dtype), "SD 1.5-size UNet and VAE at random weights, 256 px"
+
+
+def _timed(function, repeats: int = 3) -> float:
+    function()  # warm-up
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+
+def bench_inference(args) -> None:
+    """Our pipeline against diffusers' StableDiffusionInstructPix2PixPipeline, identical components."""
+    import torch
+    from diffusers import StableDiffusionInstructPix2PixPipeline
+
+    from medjourney_core.image_io import prepare, read_image
+    from medjourney_core.schedulers import make_scheduler
+
+    pipeline, what = _bench_pipeline(args)
+    steps = 20
+    prior = prepare(read_image(Path(__file__).resolve().parents[1] / "tests" / "data" / "nih_00000001_000.png")[0], 256)
+    text, _ = pipeline.encode_instructions(["new moderate right pleural effusion"])
+    null, _ = pipeline.encode_instructions([""])
+    reference = StableDiffusionInstructPix2PixPipeline(
+        vae=pipeline.vae, text_encoder=None, tokenizer=None, unet=pipeline.unet,
+        scheduler=make_scheduler(pipeline.config.default_scheduler, pipeline.scheduler.config),
+        safety_checker=None, feature_extractor=None, requires_safety_checker=False)
+    reference.set_progress_bar_config(disable=True)
+    image = prior.expand(-1, pipeline.vae.config.in_channels, -1, -1).to(args.device, pipeline.dtype)
+
+    def ours():
+        pipeline.prior_cache.clear()  # no cache advantage: both encode the prior every time
+        pipeline(prior, "new moderate right pleural effusion", num_inference_steps=steps, seed=0, progress=False, output_type="pt")
+
+    def theirs():
+        with torch.no_grad():
+            reference(image=image, prompt_embeds=text, negative_prompt_embeds=null, num_inference_steps=steps,
+                      generator=torch.Generator().manual_seed(0), output_type="pt")
+
+    mine, diffusers_time = _timed(ours), _timed(theirs)
+    print(f"model: {what}, {steps} steps of {pipeline.config.default_scheduler}, device {args.device}")
+    print(f"medjourney_seconds_per_counterfactual: {mine:.3f}")
+    print(f"diffusers_ip2p_seconds_per_counterfactual: {diffusers_time:.3f}")
+    print(f"machine: {_machine()}")
+    print(f"ours_vs_diffusers: {mine / diffusers_time:.3f}x  (target <= 1.0)")
+
+
+def bench_sweep(args) -> None:
+    """Three severities in one batched sweep against three sequential generations."""
+    from medjourney_core.severity import SEVERITIES
+
+    pipeline, what = _bench_pipeline(args)
+    prior = Path(__file__).resolve().parents[1] / "tests" / "data" / "nih_00000001_000.png"
+    steps = pipeline.config.default_steps
+    batched = _timed(lambda: pipeline.sweep(prior, "new right pleural effusion", seed=0, num_inference_steps=steps,
+                                            progress=False, output_type="np"))
+    sequential = _timed(lambda: [pipeline(prior, "new right pleural effusion", severity=s, seed=0, num_inference_steps=steps,
+                                          progress=False, output_type="np") for s in SEVERITIES])
+    print(f"model: {what}, {steps} steps, device {args.device}")
+    print(f"sweep_batched_seconds: {batched:.3f}")
+    print(f"sweep_sequential_seconds: {sequential:.3f}")
+    print(f"machine: {_machine()}")
+    print(f"sequential_vs_batched: {sequential / batched:.2f}x  (target >= 2)")
+
+
+def bench_repeat(args) -> None:
+    """A second generation from the same prior with another description reuses the cached prior latent and text states."""
+    pipeline, what = _bench_pipeline(args)
+    prior = Path(__file__).resolve().parents[1] / "tests" / "data" / "nih_00000001_000.png"
+    steps = pipeline.config.default_steps
+    run = lambda text: pipeline(prior, text, seed=0, num_inference_steps=steps, progress=False, output_type="np")  # noqa: E731
+    run("warm-up")
+    firsts, seconds = [], []
+    for trial in range(3):
+        pipeline.prior_cache.clear()
+        pipeline.text_cache.clear()
+        start = time.perf_counter()
+        run(f"new right pleural effusion {trial}")
+        firsts.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        run(f"new left pleural effusion {trial}")  # what the demo does all the time: same prior, new text
+        seconds.append(time.perf_counter() - start)
+    first, second = float(np.median(firsts)), float(np.median(seconds))
+    print(f"model: {what}, {steps} steps, device {args.device}")
+    print(f"first_generation_seconds: {first:.3f}")
+    print(f"repeat_generation_seconds: {second:.3f}")
+    print(f"prior_cache_entries: {len(pipeline.prior_cache)} of at most {pipeline.prior_cache.capacity} (key: sha256 of pixels)")
+    print(f"machine: {_machine()}")
+    print(f"first_vs_repeat: {first / second:.2f}x  (target >= 1.3)")
+
+
+BENCHMARKS = {"render": bench_render, "register": bench_register, "train": bench_train,
+              "inference": bench_inference, "sweep": bench_sweep, "repeat": bench_repeat}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -17,11 +17,14 @@ where ∅image is the all-zero latent and ∅text the encoding of the empty desc
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import secrets
 import shutil
 import tempfile
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
@@ -71,6 +74,9 @@ class MedJourneyPipeline:
         self.text_encoder = text_encoder.eval()
         self.text_projection = text_projection.eval()
         self.config = config or MedJourneyConfig()
+        # What a demo repeats all the time: the same prior with another description or slider value.
+        self.prior_cache = BoundedCache(16)  # key: sha256 of the prepared prior's pixels (never a file name)
+        self.text_cache = BoundedCache(256)  # key: the description's exact text
         if self.unet.config.in_channels != 2 * self.vae.config.latent_channels:
             raise ModelLoadError(
                 f"The UNet takes {self.unet.config.in_channels} input channels; an instruction-editing UNet needs "
@@ -107,9 +113,14 @@ class MedJourneyPipeline:
     @torch.no_grad()
     def encode_instructions(self, texts: Sequence[str]) -> tuple[torch.Tensor, list[bool]]:
         """Descriptions -> projected token states [B, L, cross_attention_dim], and truncation flags."""
-        encoded = self.text_encoder(list(texts))
-        states = encoded.hidden_states.to(device=self.device, dtype=self.dtype)
-        return self.text_projection(states), encoded.truncated
+        texts = list(texts)
+        missing = [t for t in dict.fromkeys(texts) if self.text_cache.get(t) is None]
+        if missing:
+            encoded = self.text_encoder(missing)
+            for index, text in enumerate(missing):
+                self.text_cache.put(text, (encoded.hidden_states[index : index + 1], encoded.truncated[index]))
+        states = torch.cat([self.text_cache.get(t)[0] for t in texts]).to(device=self.device, dtype=self.dtype)
+        return self.text_projection(states), [self.text_cache.get(t)[1] for t in texts]
 
     def load_prior(self, prior: PriorInput) -> torch.Tensor:
         """Any supported prior input -> [1, 1, R, R] in [0, 1] at the model's resolution."""
@@ -123,10 +134,18 @@ class MedJourneyPipeline:
 
     @torch.no_grad()
     def encode_prior(self, prior: torch.Tensor) -> torch.Tensor:
-        """[B, 1, R, R] in [0, 1] -> the VAE latent's mode [B, 4, R/8, R/8] (unscaled, as InstructPix2Pix)."""
-        pixels = to_vae_range(prior.to(device=self.device, dtype=self.dtype))
-        pixels = pixels.expand(-1, self.vae.config.in_channels, -1, -1)
-        return self.vae.encode(pixels).latent_dist.mode()
+        """[B, 1, R, R] in [0, 1] -> the VAE latent's mode [B, 4, R/8, R/8] (unscaled, as InstructPix2Pix).
+        Latents of recently seen priors come from a bounded cache keyed by a hash of their pixels."""
+        latents = []
+        for single in prior:
+            key = hashlib.sha256(single.detach().float().cpu().numpy().tobytes()).hexdigest()
+            cached = self.prior_cache.get(key)
+            if cached is None:
+                pixels = to_vae_range(single[None].to(device=self.device, dtype=self.dtype))
+                cached = self.vae.encode(pixels.expand(-1, self.vae.config.in_channels, -1, -1)).latent_dist.mode()
+                self.prior_cache.put(key, cached)
+            latents.append(cached)
+        return torch.cat(latents)
 
     @torch.no_grad()
     def decode(self, latents: torch.Tensor) -> torch.Tensor:
@@ -297,6 +316,36 @@ class MedJourneyPipeline:
             "text_projection": ["medjourney_core", "TextProjection"],
             "text_encoder": ["medjourney_core", self.text_encoder.spec.kind],
         }
+
+
+class BoundedCache:
+    """A small thread-safe LRU map: at most `capacity` entries, the least recently used evicted first."""
+
+    def __init__(self, capacity: int):
+        self.capacity = capacity
+        self._items: OrderedDict = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key):
+        with self._lock:
+            if key not in self._items:
+                return None
+            self._items.move_to_end(key)
+            return self._items[key]
+
+    def put(self, key, value) -> None:
+        with self._lock:
+            self._items[key] = value
+            self._items.move_to_end(key)
+            while len(self._items) > self.capacity:
+                self._items.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+    def __len__(self) -> int:
+        return len(self._items)
 
 
 def save_text_encoder(encoder: TextEncoder, directory: Path) -> None:

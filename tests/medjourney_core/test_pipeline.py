@@ -175,3 +175,42 @@ def test_missing_and_corrupt_checkpoints(tmp_path, tiny_checkpoint):
     (broken / "unet" / "diffusion_pytorch_model.safetensors").write_bytes(b"not weights")
     with pytest.raises(ModelLoadError, match="incomplete or corrupt"):
         MedJourneyPipeline.from_pretrained(broken)
+
+
+def test_repeat_generation_reuses_the_prior_latent_and_text_states(tmp_path):
+    pipeline = make_tiny_pipeline(resolution=64, seed=3)
+    encodes = []
+    hook = pipeline.vae.encoder.register_forward_hook(lambda *a: encodes.append(1))
+    texts = []
+    real = pipeline.text_encoder.forward
+    pipeline.text_encoder.forward = lambda batch: (texts.extend(batch), real(batch))[1]
+    try:
+        kwargs = dict(seed=0, num_inference_steps=1, output_type="np", progress=False)
+        first = pipeline(REAL_PNG, INSTRUCTION, **kwargs).images
+        pipeline(REAL_PNG, "no change", **kwargs)  # same prior, another description
+        again = pipeline(REAL_PNG, INSTRUCTION, guidance_scale=3.0, **kwargs)  # a slider moved
+        assert len(encodes) == 1 and texts.count(INSTRUCTION) == 1 and texts.count("") == 1
+        # Keyed by content, not by file name: the same pixels under another name hit the cache...
+        copy = tmp_path / "renamed.png"
+        copy.write_bytes(REAL_PNG.read_bytes())
+        np.testing.assert_array_equal(pipeline(copy, INSTRUCTION, **kwargs).images, first)
+        assert len(encodes) == 1
+        # ...and other pixels under the same name do not.
+        copy.write_bytes(REAL_DICOM.read_bytes())
+        pipeline(copy, INSTRUCTION, **kwargs)
+        assert len(encodes) == 2
+        assert not np.array_equal(again, first)
+    finally:
+        hook.remove()
+
+
+def test_caches_are_bounded():
+    from medjourney_core.pipeline import BoundedCache
+
+    cache = BoundedCache(3)
+    for key in range(10):
+        cache.put(key, key)
+    assert len(cache) == 3 and cache.get(0) is None and cache.get(9) == 9
+    cache.get(7)
+    cache.put(10, 10)
+    assert cache.get(8) is None and cache.get(7) == 7  # least recently used goes first
