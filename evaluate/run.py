@@ -31,6 +31,7 @@ from . import metrics
 from .evaluators import load_evaluators
 from .metrics import CMIG_NOTE, FINDINGS
 from .systems import build_systems
+from medjourney_core.cli import OneLineParser
 
 SYSTEM_ORDER = ["sd", "ip2p", "roentgen", "text-only", "identity", "medjourney"]
 
@@ -254,13 +255,9 @@ def _plots(out, results, order, pairs, priors, references, generated) -> None:
     plt.close(figure)
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str):
-        self.exit(2, f"{self.prog}: error: {message}\n")
-
 
 def main(argv: list[str] | None = None) -> int:
-    parser = _Parser(prog="python -m evaluate.run", description=__doc__.splitlines()[0])
+    parser = OneLineParser(prog="python -m evaluate.run", description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=None, help="the MedJourney checkpoint")
     parser.add_argument("--data", required=True, type=Path)
     parser.add_argument("--split", default="test", choices=["train", "validate", "test"])

@@ -12,16 +12,13 @@ from pathlib import Path
 
 from .errors import MedJourneyError
 from .severity import SEVERITIES
+from .cli import OneLineParser
 
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str):  # one line, no usage dump
-        self.exit(2, f"{self.prog}: error: {message}\n")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = _Parser(prog="python -m medjourney_core", description=__doc__.splitlines()[0])
-    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    parser = OneLineParser(prog="python -m medjourney_core", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
 
     tiny = commands.add_parser("make-tiny", help="write a tiny random checkpoint (marked untrained)")
     tiny.add_argument("--out", required=True, type=Path)

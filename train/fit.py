@@ -35,6 +35,7 @@ from .config import TrainConfig
 from .encodings import (DUMMY_PRIOR, EncodedImages, EncodedTexts, build_image_cache, build_text_cache,
                         encoding_key, load_pixels)
 from .model import build
+from medjourney_core.cli import OneLineParser
 
 STAGES = ("1", "2", "single")
 
@@ -378,13 +379,9 @@ class _LossLog:
 # ------------------------------------------------------------------ command line
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str):
-        self.exit(2, f"{self.prog}: error: {message}\n")
-
 
 def main(argv: list[str] | None = None) -> int:
-    parser = _Parser(prog="python -m train.fit", description=__doc__.splitlines()[0])
+    parser = OneLineParser(prog="python -m train.fit", description=__doc__.splitlines()[0])
     parser.add_argument("--data", required=True, type=Path, help="the output folder of `python -m train.prepare`")
     parser.add_argument("--stage", required=True, choices=STAGES)
     parser.add_argument("--output", required=True, type=Path)

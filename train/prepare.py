@@ -31,6 +31,7 @@ from medjourney_core.errors import MedJourneyError
 from medjourney_core.phantom.text import CHEXPERT
 
 from .mimic import consecutive_pairs, read_tree, subject_folder
+from medjourney_core.cli import OneLineParser
 
 FINDING_COLUMNS = [c for c in CHEXPERT if c not in ("No Finding", "Support Devices")]
 
@@ -264,13 +265,9 @@ def _write_jsonl(path: Path, rows: list[dict]) -> None:
     os.replace(temporary, path)
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str):
-        self.exit(2, f"{self.prog}: error: {message}\n")
-
 
 def main(argv: list[str] | None = None) -> int:
-    parser = _Parser(prog="python -m train.prepare", description=__doc__.splitlines()[0])
+    parser = OneLineParser(prog="python -m train.prepare", description=__doc__.splitlines()[0])
     parser.add_argument("--mimic-root", required=True, type=Path, help="MIMIC-CXR-JPG tree (or a phantom export)")
     parser.add_argument("--out", required=True, type=Path)
     parser.add_argument("--drafter", choices=["rules", "openai", "azure"], default="rules")

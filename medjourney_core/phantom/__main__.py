@@ -6,11 +6,8 @@ import argparse
 import sys
 import time
 from pathlib import Path
+from ..cli import OneLineParser
 
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str):
-        self.exit(2, f"{self.prog}: error: {message}\n")
 
 
 def _bounded(low: int, high: int):
@@ -27,7 +24,7 @@ def _bounded(low: int, high: int):
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = _Parser(prog="python -m medjourney_core.phantom",
+    parser = OneLineParser(prog="python -m medjourney_core.phantom",
                      description="Export phantom patient journeys in the MIMIC-CXR-JPG layout, with ground truth.")
     parser.add_argument("--out", required=True, type=Path)
     parser.add_argument("--patients", required=True, type=_bounded(1, 100_000))
