@@ -11,7 +11,6 @@ OUT/generated/<system>/, so an interrupted run resumes without regenerating them
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 import math
@@ -278,7 +277,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     args.systems = [s.strip() for s in args.systems.split(",") if s.strip()]
     try:
-        results = run(args)
+        run(args)
     except MedJourneyError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

@@ -3,9 +3,7 @@ with images [B, R, R] in [0, 1]. A system whose weights are absent is reported a
 
 from __future__ import annotations
 
-from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 

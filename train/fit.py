@@ -11,7 +11,6 @@ multi-node runs use `accelerate launch` (train/configs/accelerate-8gpu.yaml).
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 import math
@@ -19,7 +18,6 @@ import shutil
 import signal
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -30,9 +28,9 @@ from tqdm.auto import tqdm
 from medjourney_core.errors import MedJourneyError
 
 from . import checkpoints
-from .augment import center_crop, random_crop, swap_sides
+from .augment import random_crop, swap_sides
 from .config import TrainConfig
-from .encodings import (DUMMY_PRIOR, EncodedImages, EncodedTexts, build_image_cache, build_text_cache,
+from .encodings import (DUMMY_PRIOR, build_image_cache, build_text_cache,
                         encoding_key, load_pixels)
 from .model import build
 from medjourney_core.cli import OneLineParser

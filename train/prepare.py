@@ -13,7 +13,6 @@ OUT/cache, so an interrupted run resumes where it stopped.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import math

@@ -52,6 +52,7 @@ def export(out: Path, patients: int, studies: int, seed: int, size: int = 256, p
         people.append({"subject_id": patient.subject_id, "gender": patient.sex, "anchor_age": patient.age,
                        "anchor_year": start.year, "anchor_year_group": "2014 - 2016", "dod": ""})
         previous: Study | None = None
+        film_prior = None
         for study in journey:
             film, bits = simulator.render(patient, study, size)
             folder = out / "files" / f"p{str(patient.subject_id)[:2]}" / f"p{patient.subject_id}"

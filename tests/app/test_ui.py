@@ -1,6 +1,5 @@
 import json
 
-import gradio as gr
 import numpy as np
 import pytest
 from PIL import Image

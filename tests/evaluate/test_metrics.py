@@ -3,7 +3,7 @@ import math
 import numpy as np
 import pytest
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
-from sklearn.metrics import roc_auc_score, roc_curve as sk_roc_curve
+from sklearn.metrics import roc_auc_score
 
 from evaluate.metrics import (
     FINDINGS,
