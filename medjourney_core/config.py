@@ -22,6 +22,7 @@ class MedJourneyConfig:
     name: str = "medjourney"
     training: dict = field(default_factory=dict)  # provenance: data, stages, steps, commands
     metrics: dict = field(default_factory=dict)  # measured figures for the model card
+    notes: str = ""  # intended use, data and limitations, in Markdown, for the model card
 
     def save(self, directory: str | Path) -> None:
         (Path(directory) / CONFIG_FILE).write_text(json.dumps(asdict(self), indent=2) + "\n")

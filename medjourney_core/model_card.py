@@ -49,6 +49,8 @@ progression description (InstructPix2Pix-style latent diffusion, after BiomedJou
 
 {metrics}
 
+{config.notes}
+
 ## Use
 
 ```python

