@@ -15,5 +15,5 @@ python -m train.prepare --mimic-root "$W/phantom" --out "$W/prep" --workers 2 --
 sed "s#^  vae: null.*#  vae: $W/vae/final#" train/configs/phantom-small.yaml > "$W/phantom-small.yaml"
 # 4. Stage 1 (single image-report pairs, dummy prior), then stage 2 (triples), from stage 1.
 python -m train.fit --data "$W/prep" --stage 1 --output "$W/stage1" --config "$W/phantom-small.yaml" --max-steps 1200 --resume latest --quiet
-python -m train.fit --data "$W/prep" --stage 2 --output "$W/stage2" --config "$W/phantom-small.yaml" --max-steps 3600 --resume latest --init "$W/stage1/final" --quiet
+python -m train.fit --data "$W/prep" --stage 2 --output "$W/stage2" --config "$W/phantom-small.yaml" --max-steps 3000 --resume latest --init "$W/stage1/final" --quiet
 echo "recipe done: $W/stage2/final"
