@@ -33,8 +33,9 @@ class Settings:
 
 
 def choose_model(cli_model: str | None = None, allow_untrained: bool | None = None,
-                 env: str = "MEDJOURNEY_MODEL", default: Path = DEFAULT_MODEL, what: str = "trained model") -> ModelChoice:
+                 env: str = "MEDJOURNEY_MODEL", default: Path | None = None, what: str = "trained model") -> ModelChoice:
     """--flag, else the environment variable, else the offline default in assets/ (when it was shipped)."""
+    default = DEFAULT_MODEL if default is None else default
     if allow_untrained is None:
         allow_untrained = os.environ.get("MEDJOURNEY_ALLOW_UNTRAINED", "") == "1"
     source = cli_model or os.environ.get(env) or None
