@@ -15,7 +15,6 @@ from medjourney_core import MedJourneyError, read_image
 from medjourney_core.analysis import FINDINGS, difference_map, overlay, probability_chart, saliency, severity_chart
 from medjourney_core.export import provenance, save_gif, save_png
 from medjourney_core.image_io import to_pil
-from medjourney_core.model_card import DISCLAIMER
 from medjourney_core.severity import SEVERITIES
 
 from .models import Registry
@@ -172,5 +171,3 @@ def _downloads(image: np.ndarray, record: dict) -> list[str]:
     (folder / "provenance.json").write_text(json.dumps(record, indent=2) + "\n")
     return [str(png), str(folder / "provenance.json")]
 
-
-CAPTION = f"{DISCLAIMER}"

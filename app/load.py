@@ -25,6 +25,19 @@ ROOT = Path(__file__).resolve().parents[1]
 PRIOR = ROOT / "tests" / "data" / "nih_00000001_000.png"
 
 
+def wait_until_serving(url: str, server: subprocess.Popen, timeout_s: float) -> bool:
+    """True once `url` answers; False if the server exits or `timeout_s` passes first."""
+    deadline = time.time() + timeout_s
+    while True:
+        try:
+            urllib.request.urlopen(url, timeout=2)
+            return True
+        except OSError:
+            if server.poll() is not None or time.time() > deadline:
+                return False
+            time.sleep(0.5)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m app.load", description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=None)
@@ -47,16 +60,9 @@ def main(argv: list[str] | None = None) -> int:
     server = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}/"
     try:
-        deadline = time.time() + 180
-        while True:
-            try:
-                urllib.request.urlopen(url, timeout=2)
-                break
-            except OSError:
-                if server.poll() is not None or time.time() > deadline:
-                    print("error: the demo did not start", file=sys.stderr)
-                    return 1
-                time.sleep(0.5)
+        if not wait_until_serving(url, server, 180):
+            print("error: the demo did not start", file=sys.stderr)
+            return 1
         process = psutil.Process(server.pid)
         rss_before = process.memory_info().rss / 2**20
         outcomes = []

@@ -17,6 +17,9 @@ from pathlib import Path
 import numpy as np
 
 
+SAMPLE_PRIOR = Path(__file__).resolve().parents[1] / "tests" / "data" / "nih_00000001_000.png"
+
+
 def _machine() -> str:
     return f"{platform.machine()}, {os.cpu_count()} cpus, torch threads {__import__('torch').get_num_threads()}"
 
@@ -190,7 +193,7 @@ def bench_inference(args) -> None:
 
     pipeline, what = _bench_pipeline(args)
     steps = 20
-    prior = prepare(read_image(Path(__file__).resolve().parents[1] / "tests" / "data" / "nih_00000001_000.png")[0], 256)
+    prior = prepare(read_image(SAMPLE_PRIOR)[0], 256)
     text, _ = pipeline.encode_instructions(["new moderate right pleural effusion"])
     null, _ = pipeline.encode_instructions([""])
     reference = StableDiffusionInstructPix2PixPipeline(
@@ -222,7 +225,7 @@ def bench_sweep(args) -> None:
     from medjourney_core.severity import SEVERITIES
 
     pipeline, what = _bench_pipeline(args)
-    prior = Path(__file__).resolve().parents[1] / "tests" / "data" / "nih_00000001_000.png"
+    prior = SAMPLE_PRIOR
     steps = pipeline.config.default_steps
     batched = _timed(lambda: pipeline.sweep(prior, "new right pleural effusion", seed=0, num_inference_steps=steps,
                                             progress=False, output_type="np"))
@@ -238,7 +241,7 @@ def bench_sweep(args) -> None:
 def bench_repeat(args) -> None:
     """A second generation from the same prior with another description reuses the cached prior latent and text states."""
     pipeline, what = _bench_pipeline(args)
-    prior = Path(__file__).resolve().parents[1] / "tests" / "data" / "nih_00000001_000.png"
+    prior = SAMPLE_PRIOR
     steps = pipeline.config.default_steps
     run = lambda text: pipeline(prior, text, seed=0, num_inference_steps=steps, progress=False, output_type="np")  # noqa: E731
     run("warm-up")

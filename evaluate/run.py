@@ -81,44 +81,56 @@ def run(options) -> dict:
                 Image.fromarray(np.round(np.clip(picture, 0, 1) * 255).astype(np.uint8)).save(folder / f"{pairs[i]['key']}.png")
         generated[system.name] = torch.cat([image(str(folder / f"{p['key']}.png"), size) for p in pairs])
 
-    results = {name: score(evaluators, pairs, references, images, priors, truth_dir, size)
-               for name, images in generated.items()}
-    results["reference"] = score(evaluators, pairs, references, references, priors, None, size, reference=True)
+    # What every system is compared with is computed once: the evaluators' view of the references,
+    # and on the phantom the true counterfactuals and their change masks.
+    reference = {"scores": _batched(evaluators.pathology, references), "masks": _batched(evaluators.segment, references)}
+    truths = load_truths(pairs, truth_dir, size) if truth_dir is not None else None
+    results = {name: score(evaluators, pairs, images, priors, reference, truths) for name, images in generated.items()}
+    results["reference"] = score(evaluators, pairs, references, priors, reference, None)
     write_outputs(out, results, skipped, pairs, priors, references, generated, evaluators, options, truth_dir)
     return results
 
 
-def score(evaluators, pairs, references, images, priors, truth_dir, size, reference=False) -> dict:
-    batches = lambda x: [x[i : i + 32] for i in range(0, len(x), 32)]  # noqa: E731
-    scores = np.concatenate([evaluators.pathology(b) for b in batches(images)])
-    reference_scores = np.concatenate([evaluators.pathology(b) for b in batches(references)])
+def _batched(function, images: torch.Tensor, size: int = 32) -> np.ndarray:
+    return np.concatenate([function(images[i : i + size]) for i in range(0, len(images), size)])
+
+
+def load_truths(pairs: list[dict], truth_dir: Path, size: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(true counterfactual, change mask) of each pair, from the phantom's ground truth."""
+    records = {(p["prior_study_id"], p["study_id"]): p
+               for p in map(json.loads, (truth_dir / "pairs.jsonl").read_text().splitlines())}
+    truths = []
+    for pair in pairs:
+        record = records[(pair["prior_study_id"], pair["study_id"])]
+        truth = image(str(truth_dir.parent / record["counterfactual"]), size)[0, 0].numpy()
+        changed = image(str(truth_dir.parent / record["change_mask"]), size)[0, 0].numpy() > 0.5
+        truths.append((truth, changed))
+    return truths
+
+
+def score(evaluators, pairs, images, priors, reference: dict, truths) -> dict:
+    scores = _batched(evaluators.pathology, images)
     labels = np.array([[_label(p["labels"].get(f)) for f in FINDINGS] for p in pairs], dtype=np.float64)
     result = {"scores": scores, "labels": labels}
     result["pathology"] = metrics.pathology_auroc(labels, scores)
     race_labels = np.array([evaluators.race_classes.index(p["gender"]) if evaluators.name == "phantom" and p.get("gender")
                             in evaluators.race_classes else (evaluators.race_classes.index(p["race"]) if p.get("race")
                             in evaluators.race_classes else -1) for p in pairs])
-    race = np.concatenate([evaluators.race(b) for b in batches(images)])
+    race = _batched(evaluators.race, images)
     known = race_labels >= 0
     result["race_auroc"] = metrics.multiclass_auroc(race_labels[known], race[known]) if known.any() else float("nan")
     ages = np.array([float(p["age"]) if p.get("age") is not None else np.nan for p in pairs])
-    predicted_ages = np.concatenate([evaluators.age(b) for b in batches(images)])
+    predicted_ages = _batched(evaluators.age, images)
     has_age = ~np.isnan(ages)
     result["age_pearson"] = metrics.pearson(ages[has_age], predicted_ages[has_age])
     accuracy = [100 * result["pathology"]["Mean"]]
     retention = [100 * v for v in (result["race_auroc"], result["age_pearson"]) if not math.isnan(v)]
     result["cmig"] = metrics.cmig(accuracy, retention) if retention else float("nan")
-    result["kl"] = metrics.score_distribution_kl(reference_scores, scores)
-    segmentation = np.concatenate([evaluators.segment(b) for b in batches(images)])
-    reference_segmentation = np.concatenate([evaluators.segment(b) for b in batches(references)])
-    result["dice"] = metrics.anatomy_dice(segmentation, reference_segmentation, evaluators.structures)
-    if truth_dir is not None and not reference:
-        truth_pairs = {(p["prior_study_id"], p["study_id"]): p for p in map(json.loads, (truth_dir / "pairs.jsonl").read_text().splitlines())}
+    result["kl"] = metrics.score_distribution_kl(reference["scores"], scores)
+    result["dice"] = metrics.anatomy_dice(_batched(evaluators.segment, images), reference["masks"], evaluators.structures)
+    if truths is not None:
         psnrs, ssims, achieved, spurious, inside = [], [], [], [], []
-        for index, pair in enumerate(pairs):
-            record = truth_pairs[(pair["prior_study_id"], pair["study_id"])]
-            truth = image(str(truth_dir.parent / record["counterfactual"]), size)[0, 0].numpy()
-            changed = image(str(truth_dir.parent / record["change_mask"]), size)[0, 0].numpy() > 0.5
+        for index, (truth, changed) in enumerate(truths):
             generated = images[index, 0].numpy()
             prior = priors[index, 0].numpy()
             psnrs.append(metrics.psnr(generated, truth))

@@ -2,11 +2,11 @@ import os
 import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
+
+from app.load import wait_until_serving
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -37,15 +37,7 @@ def server(tiny_checkpoint, tiny_evaluators, tmp_path_factory):
          "--allow-untrained", "--evaluators", "phantom", "--port", str(port), "--concurrency", "2", "--queue-size", "64"],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"
-    deadline = time.time() + 120
-    while True:
-        try:
-            urllib.request.urlopen(url, timeout=2)
-            break
-        except OSError:
-            assert process.poll() is None, open(log.name).read()
-            assert time.time() < deadline, "the demo did not start in 120 s"
-            time.sleep(0.5)
+    assert wait_until_serving(url, process, 120), "the demo did not start in 120 s:\n" + open(log.name).read()
     yield url
     process.terminate()
     process.wait(timeout=30)
