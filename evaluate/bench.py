@@ -264,8 +264,68 @@ def bench_repeat(args) -> None:
     print(f"first_vs_repeat: {first / second:.2f}x  (target >= 1.3)")
 
 
+# Where the demo's generate handler spends its time: (label, file suffix, function name) of the calls
+# whose cumulative time cProfile reports. Nested rows are indented under the row that contains them.
+PROFILE_ROWS = [
+    ("read_image", "medjourney_core/image_io.py", "read_image"),
+    ("pipeline.load_prior", "medjourney_core/pipeline.py", "load_prior"),
+    ("pipeline.__call__", "medjourney_core/pipeline.py", "__call__"),
+    ("  text encoder", "medjourney_core/pipeline.py", "encode_instructions"),
+    ("  VAE encode (prior)", "diffusers/models/autoencoders/autoencoder_kl.py", "encode"),
+    ("  UNet", "diffusers/models/unets/unet_2d_condition.py", "forward"),
+    ("  scheduler step", "scheduling_dpmsolver_multistep.py", "step"),
+    ("  VAE decode", "diffusers/models/autoencoders/autoencoder_kl.py", "decode"),
+    ("difference_map", "medjourney_core/analysis.py", "difference_map"),
+    ("evidence (evaluators, overlays, heatmap, chart)", "app/handlers.py", "evidence"),
+    ("  evaluator pathology", "evaluate/evaluators.py", "pathology"),
+    ("  evaluator segmentation", "evaluate/evaluators.py", "segment"),
+    ("  overlays", "medjourney_core/analysis.py", "overlay"),
+    ("  saliency heatmap", "medjourney_core/analysis.py", "saliency"),
+    ("  probability chart", "medjourney_core/analysis.py", "probability_chart"),
+    ("downloads (PNG + JSON)", "app/handlers.py", "_downloads"),
+]
+
+
+def bench_profile(args) -> None:
+    """The demo's generate handler under cProfile: the share of each stage, and whether the UNet dominates."""
+    import cProfile
+    import pstats
+
+    from app.handlers import generate
+    from app.models import DEFAULT_TEXT_ONLY_MODEL, Registry, Settings, choose_model
+
+    if args.size != "demo":
+        raise SystemExit("profile runs the demo's handler on the shipped model: use --size demo")
+    registry = Registry(Settings(model=choose_model(), text_only=choose_model(env="MEDJOURNEY_TEXT_ONLY_MODEL", default=DEFAULT_TEXT_ONLY_MODEL),
+                                 device=args.device))
+    config = registry.model.get().config  # the demo's defaults, as the UI shows them
+    call = lambda trial: generate(registry, str(SAMPLE_PRIOR), f"new moderate right pleural effusion {trial}",  # noqa: E731
+                                  "as written", config.default_guidance_text, config.default_guidance_image,
+                                  config.default_steps, 0)
+    call(-1)  # warm-up: loads the model and the evaluators
+    repeats = 3
+    profiler = cProfile.Profile()
+    start = time.perf_counter()
+    profiler.enable()
+    for trial in range(repeats):
+        call(trial)
+    profiler.disable()
+    total = (time.perf_counter() - start) / repeats
+    stats = pstats.Stats(profiler).stats
+    print(f"model: the shipped demo model, its default steps, device {args.device}")
+    print(f"handler_seconds_per_call: {total:.3f}  (cProfile on; it adds overhead to Python-heavy code)")
+    shares = {}
+    for label, suffix, function in PROFILE_ROWS:
+        seconds = sum(row[3] for (path, _, name), row in stats.items()
+                      if name == function and path.replace("\\", "/").endswith(suffix)) / repeats
+        shares[label.strip()] = seconds / total
+        print(f"{label}: {seconds:.3f} s  ({100 * seconds / total:.1f} %)")
+    print(f"machine: {_machine()}")
+    print(f"unet_share_of_handler: {100 * shares['UNet']:.1f} %")
+
+
 BENCHMARKS = {"render": bench_render, "register": bench_register, "train": bench_train,
-              "inference": bench_inference, "sweep": bench_sweep, "repeat": bench_repeat}
+              "inference": bench_inference, "sweep": bench_sweep, "repeat": bench_repeat, "profile": bench_profile}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -120,24 +120,29 @@ def _block(c_in: int, c_out: int) -> nn.Sequential:
 
 
 class PhantomClassifier(nn.Module):
-    """A small CNN with three heads: the five findings, the sex proxy (race slot), and age."""
+    """A small CNN with three heads: the five findings, the sex proxy (race slot), and age.
+
+    A strided stem halves the 128 px input first: the full-resolution convolutions cost most of the
+    compute and the findings are tens of pixels wide."""
 
     def __init__(self, width: int = 24):
         super().__init__()
-        channels = [1, width, 2 * width, 4 * width, 4 * width]
+        self.stem = nn.Sequential(nn.Conv2d(1, width, 5, stride=2, padding=2), nn.BatchNorm2d(width), nn.ReLU(inplace=True))
+        channels = [width, width, 2 * width, 4 * width, 4 * width]
         self.backbone = nn.Sequential(*[nn.Sequential(_block(a, b), nn.MaxPool2d(2)) for a, b in zip(channels, channels[1:])])
         self.pathology = nn.Linear(channels[-1] * 2, len(FINDINGS))
         self.sex = nn.Linear(channels[-1] * 2, 2)
         self.age = nn.Linear(channels[-1] * 2, 1)
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        features = self.backbone(x * 2 - 1)
+        features = self.backbone(self.stem(x * 2 - 1))
         pooled = torch.cat([features.mean(dim=(2, 3)), features.amax(dim=(2, 3))], dim=1)
         return {"pathology": self.pathology(pooled), "sex": self.sex(pooled), "age": 60 + 20 * self.age(pooled)[:, 0]}
 
 
 class PhantomSegmenter(nn.Module):
-    """A small U-Net for the six structures the paper segments."""
+    """A small U-Net for the six structures the paper segments; it works at half the input resolution
+    (the structures are large) and returns logits at the input's."""
 
     def __init__(self, width: int = 16):
         super().__init__()
@@ -147,7 +152,7 @@ class PhantomSegmenter(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         skips = []
-        h = x * 2 - 1
+        h = F.avg_pool2d(x * 2 - 1, 2)
         for index, block in enumerate(self.down):
             h = block(h)
             if index < len(self.down) - 1:
@@ -155,7 +160,7 @@ class PhantomSegmenter(nn.Module):
                 h = F.max_pool2d(h, 2)
         for block in self.up:
             h = block(torch.cat([F.interpolate(h, scale_factor=2.0, mode="nearest"), skips.pop()], dim=1))
-        return self.head(h)
+        return F.interpolate(self.head(h), size=x.shape[-2:], mode="bilinear")
 
 
 class PhantomEvaluators:
@@ -173,10 +178,13 @@ class PhantomEvaluators:
         from safetensors.torch import load_file
 
         self.device = device
-        self.classifier = PhantomClassifier()
-        self.classifier.load_state_dict(load_file(folder / "classifier.safetensors"))
-        self.segmenter = PhantomSegmenter()
-        self.segmenter.load_state_dict(load_file(folder / "segmenter.safetensors"))
+        self.classifier, self.segmenter = PhantomClassifier(), PhantomSegmenter()
+        try:
+            self.classifier.load_state_dict(load_file(folder / "classifier.safetensors"))
+            self.segmenter.load_state_dict(load_file(folder / "segmenter.safetensors"))
+        except (RuntimeError, OSError) as error:
+            raise ModelLoadError(f"The phantom evaluators in {folder} do not load ({str(error).splitlines()[0]}): they were "
+                                 "saved by another version; retrain them with `python -m evaluate.train_evaluators`.") from None
         self.classifier.to(device).eval()
         self.segmenter.to(device).eval()
         self.report = json.loads((folder / "report.json").read_text()) if (folder / "report.json").is_file() else {}

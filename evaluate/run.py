@@ -2,7 +2,12 @@
 
     python -m evaluate.run --model CHECKPOINT --data PREP_DIR --split test \
         --systems medjourney,identity,text-only[,roentgen,sd,ip2p] --evaluators xrv|phantom --out DIR \
-        [--limit N] [--seed S] [--text-only-model STAGE1] [--roentgen P] [--sd P] [--ip2p P]
+        [--limit N] [--seed S] [--text-only-model STAGE1] [--roentgen P] [--sd P] [--ip2p P] \
+        [--ablation LABEL=CHECKPOINT ...] [--text-guidance G] [--image-guidance G] [--labels auto|reports|truth]
+
+Pathology labels are the follow-up report's CheXpert labels (the paper's protocol; findings a report
+does not mention are left out), or on the phantom the follow-up's true state (`--labels truth`, the
+default where the phantom's ground truth is found): every finding is then known present or absent.
 
 Writes metrics.csv, tables.md (the paper's Tables 1, 3 and 4, and ground-truth columns on the
 phantom), roc_<finding>.png, table1.png and examples.png. Generated images are kept under
@@ -33,6 +38,26 @@ from .systems import build_systems
 from medjourney_core.cli import OneLineParser
 
 SYSTEM_ORDER = ["sd", "ip2p", "roentgen", "text-only", "identity", "medjourney"]
+TRUTH_FINDINGS = {"Atelectasis": ("atelectasis",), "Cardiomegaly": ("cardiomegaly",), "Edema": ("edema",),
+                  "Pleural Effusion": ("effusion_left", "effusion_right"),
+                  "Pneumothorax": ("pneumothorax_left", "pneumothorax_right")}
+
+
+def truth_labels(pairs: list[dict], truth_dir: Path) -> None:
+    """Replace each pair's report labels by the follow-up's true state (present at any severity)."""
+    states = {}
+    for line in (truth_dir / "studies.jsonl").read_text().splitlines():
+        if line.strip():
+            record = json.loads(line)
+            states[record["study_id"]] = record["state"]
+    for pair in pairs:
+        state = states[int(pair["study_id"])]
+        pair["labels"] = {finding: float(any(state[key] for key in keys)) for finding, keys in TRUTH_FINDINGS.items()}
+
+
+def system_order(names) -> list[str]:
+    ablations = sorted(n for n in names if n.startswith("medjourney-"))
+    return [s for s in SYSTEM_ORDER + ablations if s in names]
 
 
 def load_pairs(data: Path, split: str, limit: int | None) -> tuple[list[dict], Path | None]:
@@ -59,6 +84,12 @@ def run(options) -> dict:
     out = Path(options.out)
     out.mkdir(parents=True, exist_ok=True)
     pairs, truth_dir = load_pairs(Path(options.data), options.split, options.limit)
+    labels = getattr(options, "labels", "auto")
+    if labels == "truth" and truth_dir is None:
+        raise MedJourneyError("--labels truth needs the phantom's ground truth next to the data (ground_truth/studies.jsonl).")
+    options.labels = "truth" if labels == "truth" or (labels == "auto" and truth_dir is not None) else "reports"
+    if options.labels == "truth":
+        truth_labels(pairs, truth_dir)
     evaluators = load_evaluators(options.evaluators, options.device)
     systems, skipped = build_systems(options.systems, options)
     if not systems:
@@ -71,6 +102,7 @@ def run(options) -> dict:
     for system in systems:
         folder = out / "generated" / system.name
         folder.mkdir(parents=True, exist_ok=True)
+        _check_settings(folder, system, options)
         todo = [i for i, p in enumerate(pairs) if not (folder / f"{p['key']}.png").is_file()]
         for start in tqdm(range(0, len(todo), options.batch_size), desc=f"generating: {system.name}",
                           disable=options.quiet):
@@ -89,6 +121,18 @@ def run(options) -> dict:
     results["reference"] = score(evaluators, pairs, references, priors, reference, None)
     write_outputs(out, results, skipped, pairs, priors, references, generated, evaluators, options, truth_dir)
     return results
+
+
+def _check_settings(folder: Path, system, options) -> None:
+    """Resuming reuses generated images: refuse when they were made with other settings."""
+    settings = {"checkpoint": str(getattr(system, "checkpoint", "")), "seed": options.seed, "steps": options.steps,
+                "resolution": options.resolution, "text_guidance": getattr(system, "text_scale", None),
+                "image_guidance": getattr(system, "image_scale", None)}
+    record = folder / "settings.json"
+    if record.is_file() and json.loads(record.read_text()) != settings:
+        raise MedJourneyError(f"{folder} holds images generated with other settings ({record.read_text().strip()}); "
+                              "use another --out or delete that folder.")
+    record.write_text(json.dumps(settings) + "\n")
 
 
 def _batched(function, images: torch.Tensor, size: int = 32) -> np.ndarray:
@@ -155,7 +199,7 @@ def _label(value) -> float:
 
 
 def write_outputs(out, results, skipped, pairs, priors, references, generated, evaluators, options, truth_dir) -> None:
-    order = [s for s in SYSTEM_ORDER if s in results] + ["reference"]
+    order = system_order(results) + ["reference"]
     rows = []
     for name in order:
         r = results[name]
@@ -172,7 +216,13 @@ def write_outputs(out, results, skipped, pairs, priors, references, generated, e
 
     pct = lambda v: "n/a" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{100 * v:.2f}"  # noqa: E731
     race_name = "Sex-proxy AUC (race slot)" if evaluators.name == "phantom" else "Race AUC"
-    lines = [f"# Evaluation: {len(pairs)} {options.split} pairs, evaluators: {evaluators.name}", ""]
+    label_source = ("the follow-up's true state (phantom ground truth)" if getattr(options, "labels", "reports") == "truth"
+                    else "the follow-up report's CheXpert labels (unmentioned findings left out)")
+    guidance = [f"{name} {value}" for name, value in (("text", getattr(options, "text_guidance", None)),
+                                                      ("image", getattr(options, "image_guidance", None))) if value is not None]
+    lines = [f"# Evaluation: {len(pairs)} {options.split} pairs, evaluators: {evaluators.name}", "",
+             f"Pathology labels: {label_source}. Seed {options.seed}; MedJourney guidance: "
+             + (", ".join(guidance) if guidance else "each checkpoint's defaults") + ".", ""]
     if skipped:
         lines += ["Not run: " + "; ".join(f"**{k}** ({v})" for k, v in skipped.items()), ""]
     lines += ["## Table 1: counterfactual generation", "", f"| System | Pathology AUC | {race_name} | Age Pearson | CMIG |",
@@ -284,10 +334,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--roentgen", default=None)
     parser.add_argument("--sd", default=None)
     parser.add_argument("--ip2p", default=None)
+    parser.add_argument("--ablation", action="append", default=[], metavar="LABEL=CHECKPOINT",
+                        help="another MedJourney checkpoint, scored as medjourney-LABEL (repeatable)")
+    parser.add_argument("--text-guidance", type=float, default=None, help="MedJourney's text guidance (default: the checkpoint's)")
+    parser.add_argument("--image-guidance", type=float, default=None, help="MedJourney's image guidance (default: the checkpoint's)")
+    parser.add_argument("--labels", default="auto", choices=["auto", "reports", "truth"])
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
     args.systems = [s.strip() for s in args.systems.split(",") if s.strip()]
+    args.ablations = []
+    for item in args.ablation:
+        label, _, checkpoint = item.partition("=")
+        if not label or not checkpoint or not label.replace("-", "").isalnum():
+            parser.error(f"--ablation wants LABEL=CHECKPOINT with a label of letters, digits and dashes, not {item!r}")
+        args.ablations.append((label, checkpoint))
     try:
         run(args)
     except MedJourneyError as error:

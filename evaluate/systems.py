@@ -27,7 +27,8 @@ class Identity:
 class MedJourney:
     description = "MedJourney: prior + progression description"
 
-    def __init__(self, checkpoint: str, steps: int | None, device: str, name: str = "medjourney"):
+    def __init__(self, checkpoint: str, steps: int | None, device: str, name: str = "medjourney",
+                 guidance: tuple[float | None, float | None] = (None, None)):
         from medjourney_core.pipeline import MedJourneyPipeline
 
         if not checkpoint:
@@ -36,10 +37,12 @@ class MedJourney:
             self.pipeline = MedJourneyPipeline.from_pretrained(checkpoint, device=device, allow_untrained=False)
         except MedJourneyError as error:
             raise Unavailable(str(error)) from None
-        self.name, self.steps = name, steps
+        self.name, self.steps, self.checkpoint = name, steps, checkpoint
+        self.text_scale, self.image_scale = guidance  # None: the checkpoint's defaults
 
     def generate(self, priors, descriptions, impressions, seed):
-        out = self.pipeline(priors, descriptions, seed=seed, num_inference_steps=self.steps, output_type="np", progress=False)
+        out = self.pipeline(priors, descriptions, seed=seed, num_inference_steps=self.steps, guidance_scale=self.text_scale,
+                            image_guidance_scale=self.image_scale, output_type="np", progress=False)
         return out.images
 
 
@@ -54,6 +57,7 @@ class TextOnly(MedJourney):
         super().__init__(checkpoint, steps, device, name="text-only")
 
     def generate(self, priors, descriptions, impressions, seed):
+        # The checkpoint's own guidance: --text-guidance/--image-guidance tune MedJourney, not this baseline.
         dummy = torch.full_like(priors, 128.0 / 255.0)
         out = self.pipeline(dummy, impressions, seed=seed, num_inference_steps=self.steps, output_type="np", progress=False)
         return out.images
@@ -100,7 +104,7 @@ def build_systems(names: list[str], options) -> tuple[list, dict[str, str]]:
             if name == "identity":
                 systems.append(Identity())
             elif name == "medjourney":
-                systems.append(MedJourney(options.model, options.steps, options.device))
+                systems.append(MedJourney(options.model, options.steps, options.device, guidance=_guidance(options)))
             elif name == "text-only":
                 systems.append(TextOnly(options.text_only_model, options.steps, options.device))
             elif name in ("roentgen", "sd", "ip2p"):
@@ -109,4 +113,14 @@ def build_systems(names: list[str], options) -> tuple[list, dict[str, str]]:
                 raise Unavailable("unknown system")
         except Unavailable as why:
             skipped[name] = str(why)
+    for label, checkpoint in getattr(options, "ablations", None) or []:
+        name = f"medjourney-{label}"
+        try:
+            systems.append(MedJourney(checkpoint, options.steps, options.device, name=name, guidance=_guidance(options)))
+        except Unavailable as why:
+            skipped[name] = str(why)
     return systems, skipped
+
+
+def _guidance(options) -> tuple[float | None, float | None]:
+    return getattr(options, "text_guidance", None), getattr(options, "image_guidance", None)

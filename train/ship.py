@@ -2,7 +2,10 @@
 figures, and example priors from held-out test patients for the demo.
 
     python -m train.ship --stage2 W/stage2/final --stage1 W/stage1/final --data W/prep \
-        --eval W/eval [--out assets]
+        --eval W/eval --evaluators W/evaluators --guidance TEXT IMAGE [--out assets]
+
+`--guidance` sets the shipped model's default text and image guidance (the demo's starting values),
+chosen on validation pairs with `python -m evaluate.run --split validate`.
 """
 
 from __future__ import annotations
@@ -26,9 +29,10 @@ volume and patients varied by sampled invariants. No patient data was used.
 
 ## Recipe
 
-`bash train/recipes/phantom.sh` (phantom export, `train.prepare`, `train.vae`, `train.fit` stage 1
-then stage 2), then `python -m evaluate.train_evaluators`, `python -m evaluate.run` and `python -m
-train.ship`, on a 2-core CPU.
+`bash train/recipes/phantom.sh` on a 2-core CPU: phantom export, `train.prepare`, `train.vae`,
+`train.fit` stage 1 then stage 2, `evaluate.train_evaluators`, guidance chosen on validation pairs,
+the ablations (`train/recipes/phantom-ablations.sh`), `evaluate.run` on the test patients and
+`train.ship`.
 
 ## Intended use
 
@@ -58,8 +62,11 @@ def read_metrics(path: Path) -> dict:
     return metrics
 
 
-def ship(stage2: Path, stage1: Path, data: Path, evaluation: Path, out: Path, examples: int = 4) -> None:
+def ship(stage2: Path, stage1: Path, data: Path, evaluation: Path, out: Path, examples: int = 4,
+         guidance: tuple[float, float] | None = None, evaluators: Path | None = None) -> None:
     model = MedJourneyPipeline.from_pretrained(stage2, allow_untrained=False)
+    if guidance is not None:
+        model.config.default_guidance_text, model.config.default_guidance_image = map(float, guidance)
     model.config.name = "medjourney-phantom"
     model.config.notes = NOTES
     model.config.metrics = {"evaluated on": f"{evaluation} (held-out p19 phantom patients)", **read_metrics(evaluation / "metrics.csv")}
@@ -91,6 +98,12 @@ def ship(stage2: Path, stage1: Path, data: Path, evaluation: Path, out: Path, ex
         to_pil(prepare(read_image(triple["prior_image"])[0], model.config.resolution)[0, 0]).save(folder / name)
         index.append({"image": name, "instruction": triple["description"].split(".")[0] + "."})
     (folder / "examples.json").write_text(json.dumps(index, indent=2) + "\n")
+    if evaluators is not None:
+        target = out / "evaluators" / "phantom"
+        shutil.rmtree(target, ignore_errors=True)
+        target.mkdir(parents=True)
+        for name in ("classifier.safetensors", "segmenter.safetensors", "report.json"):
+            shutil.copy2(evaluators / name, target / name)
     (folder / "README.md").write_text("Phantom priors of held-out test patients (synthetic, rendered by this project's "
                                       "simulator from one public CT), with descriptions the shipped model was trained on.\n")
     print(f"shipped {out / 'medjourney-phantom'}, {out / 'medjourney-phantom-stage1'} and {len(index)} examples")
@@ -102,9 +115,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stage1", type=Path, required=True)
     parser.add_argument("--data", type=Path, required=True)
     parser.add_argument("--eval", type=Path, required=True)
+    parser.add_argument("--evaluators", type=Path, default=None, help="phantom evaluators to ship (evaluate.train_evaluators)")
+    parser.add_argument("--guidance", type=float, nargs=2, metavar=("TEXT", "IMAGE"), default=None,
+                        help="the shipped model's default guidance (default: the checkpoint's)")
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "assets")
     args = parser.parse_args(argv)
-    ship(args.stage2, args.stage1, args.data, args.eval, args.out)
+    ship(args.stage2, args.stage1, args.data, args.eval, args.out, guidance=args.guidance, evaluators=args.evaluators)
     return 0
 
 

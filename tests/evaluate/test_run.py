@@ -55,7 +55,7 @@ def test_generation_resumes_without_regenerating(setup, tmp_path, monkeypatch):
     calls = []
     real = systems_module.MedJourney.generate
     monkeypatch.setattr(systems_module.MedJourney, "generate", lambda self, *a: (calls.append(1), real(self, *a))[1])
-    (out / "generated" / "medjourney" / sorted(p.name for p in (out / "generated" / "medjourney").iterdir())[0]).unlink()
+    sorted((out / "generated" / "medjourney").glob("*.png"))[0].unlink()
     assert run(setup, out, "--systems", "medjourney", "--limit", "4") == 0
     assert len(calls) == 1  # only the missing image was generated again
 
@@ -64,3 +64,42 @@ def test_no_runnable_system_is_a_clear_error(setup, tmp_path, capsys, monkeypatc
     monkeypatch.setattr("evaluate.evaluators.PHANTOM_DIR", setup / "evaluators")
     assert run(setup, tmp_path / "x", "--systems", "sd,ip2p") == 1
     assert "None of the systems can run" in capsys.readouterr().err
+
+
+def test_ablations_guidance_and_true_labels(setup, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr("evaluate.evaluators.PHANTOM_DIR", setup / "evaluators")
+    out = tmp_path / "eval"
+    code = run(setup, out, "--systems", "medjourney,identity", "--ablation", f"one-stage={setup / 'model'}",
+               "--image-guidance", "3.0", "--limit", "6")
+    assert code == 0
+    tables = (out / "tables.md").read_text()
+    assert "Pathology labels: the follow-up's true state" in tables and "image 3.0" in tables
+    assert tables.index("| medjourney |") < tables.index("| medjourney-one-stage |")
+    rows = {(r["system"], r["metric"]): float(r["value"]) for r in csv.DictReader(open(out / "metrics.csv"))}
+    # Same checkpoint, seed and guidance: the ablation slot reproduces the main system exactly.
+    assert rows[("medjourney-one-stage", "truth/psnr")] == rows[("medjourney", "truth/psnr")]
+    reports = tmp_path / "reports"
+    assert run(setup, reports, "--systems", "identity", "--labels", "reports", "--limit", "6") == 0
+    assert "CheXpert labels" in (reports / "tables.md").read_text()
+
+    # Images made with other settings are not silently reused.
+    assert run(setup, out, "--systems", "medjourney", "--image-guidance", "1.5", "--limit", "6") == 1
+    assert "generated with other settings" in capsys.readouterr().err
+
+
+def test_a_malformed_ablation_is_refused(setup, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        run(setup, tmp_path / "x", "--ablation", "no-checkpoint")
+    assert exit_info.value.code == 2
+    assert "LABEL=CHECKPOINT" in capsys.readouterr().err
+
+
+def test_true_labels_know_every_finding(setup):
+    from evaluate.run import load_pairs, truth_labels
+
+    pairs, truth_dir = load_pairs(setup / "prep", "test", None)
+    unknown_in_reports = sum(value is None for pair in pairs for value in pair["labels"].values())
+    truth_labels(pairs, truth_dir)
+    values = [value for pair in pairs for value in pair["labels"].values()]
+    assert set(values) <= {0.0, 1.0} and len(values) == 5 * len(pairs)
+    assert unknown_in_reports > 0  # the reports leave findings unmentioned; the true state does not
