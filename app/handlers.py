@@ -61,7 +61,7 @@ def generate(registry: Registry, upload, instruction, severity, guidance_text, g
                         seed=settings["seed"], steps=settings["num_inference_steps"],
                         guidance_text=settings["guidance_scale"], guidance_image=settings["image_guidance_scale"],
                         scheduler=pipeline.config.default_scheduler, trained=pipeline.config.trained,
-                        severity=severity, truncated=output.truncated[0])
+                        severity=severity, truncated=output.truncated[0], strength=pipeline.config.default_strength)
     result = {"prior": before, "counterfactual": after, "difference": difference_map(before, after),
               "provenance": record, "instruction": output.instructions[0], "truncated": output.truncated[0]}
     result.update(evidence(registry, before, after))

@@ -3,7 +3,8 @@
     python -m evaluate.run --model CHECKPOINT --data PREP_DIR --split test \
         --systems medjourney,identity,text-only[,roentgen,sd,ip2p] --evaluators xrv|phantom --out DIR \
         [--limit N] [--seed S] [--text-only-model STAGE1] [--roentgen P] [--sd P] [--ip2p P] \
-        [--ablation LABEL=CHECKPOINT ...] [--text-guidance G] [--image-guidance G] [--labels auto|reports|truth]
+        [--ablation LABEL=CHECKPOINT ...] [--text-guidance G] [--image-guidance G] [--strength S]
+        [--labels auto|reports|truth]
 
 Pathology labels are the follow-up report's CheXpert labels (the paper's protocol; findings a report
 does not mention are left out), or on the phantom the follow-up's true state (`--labels truth`, the
@@ -127,7 +128,7 @@ def _check_settings(folder: Path, system, options) -> None:
     """Resuming reuses generated images: refuse when they were made with other settings."""
     settings = {"checkpoint": str(getattr(system, "checkpoint", "")), "seed": options.seed, "steps": options.steps,
                 "resolution": options.resolution, "text_guidance": getattr(system, "text_scale", None),
-                "image_guidance": getattr(system, "image_scale", None)}
+                "image_guidance": getattr(system, "image_scale", None), "strength": getattr(system, "strength", None)}
     record = folder / "settings.json"
     if record.is_file() and json.loads(record.read_text()) != settings:
         raise MedJourneyError(f"{folder} holds images generated with other settings ({record.read_text().strip()}); "
@@ -219,7 +220,8 @@ def write_outputs(out, results, skipped, pairs, priors, references, generated, e
     label_source = ("the follow-up's true state (phantom ground truth)" if getattr(options, "labels", "reports") == "truth"
                     else "the follow-up report's CheXpert labels (unmentioned findings left out)")
     guidance = [f"{name} {value}" for name, value in (("text", getattr(options, "text_guidance", None)),
-                                                      ("image", getattr(options, "image_guidance", None))) if value is not None]
+                                                      ("image", getattr(options, "image_guidance", None)),
+                                                      ("strength", getattr(options, "strength", None))) if value is not None]
     lines = [f"# Evaluation: {len(pairs)} {options.split} pairs, evaluators: {evaluators.name}", "",
              f"Pathology labels: {label_source}. Seed {options.seed}; MedJourney guidance: "
              + (", ".join(guidance) if guidance else "each checkpoint's defaults") + ".", ""]
@@ -338,6 +340,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="another MedJourney checkpoint, scored as medjourney-LABEL (repeatable)")
     parser.add_argument("--text-guidance", type=float, default=None, help="MedJourney's text guidance (default: the checkpoint's)")
     parser.add_argument("--image-guidance", type=float, default=None, help="MedJourney's image guidance (default: the checkpoint's)")
+    parser.add_argument("--strength", type=float, default=None,
+                        help="MedJourney's sampling strength, 1 = from pure noise (default: the checkpoint's)")
     parser.add_argument("--labels", default="auto", choices=["auto", "reports", "truth"])
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--quiet", action="store_true")

@@ -28,7 +28,7 @@ class MedJourney:
     description = "MedJourney: prior + progression description"
 
     def __init__(self, checkpoint: str, steps: int | None, device: str, name: str = "medjourney",
-                 guidance: tuple[float | None, float | None] = (None, None)):
+                 guidance: tuple[float | None, float | None] = (None, None), strength: float | None = None):
         from medjourney_core.pipeline import MedJourneyPipeline
 
         if not checkpoint:
@@ -39,10 +39,11 @@ class MedJourney:
             raise Unavailable(str(error)) from None
         self.name, self.steps, self.checkpoint = name, steps, checkpoint
         self.text_scale, self.image_scale = guidance  # None: the checkpoint's defaults
+        self.strength = strength
 
     def generate(self, priors, descriptions, impressions, seed):
         out = self.pipeline(priors, descriptions, seed=seed, num_inference_steps=self.steps, guidance_scale=self.text_scale,
-                            image_guidance_scale=self.image_scale, output_type="np", progress=False)
+                            image_guidance_scale=self.image_scale, strength=self.strength, output_type="np", progress=False)
         return out.images
 
 
@@ -104,7 +105,8 @@ def build_systems(names: list[str], options) -> tuple[list, dict[str, str]]:
             if name == "identity":
                 systems.append(Identity())
             elif name == "medjourney":
-                systems.append(MedJourney(options.model, options.steps, options.device, guidance=_guidance(options)))
+                systems.append(MedJourney(options.model, options.steps, options.device, guidance=_guidance(options),
+                                          strength=getattr(options, "strength", None)))
             elif name == "text-only":
                 systems.append(TextOnly(options.text_only_model, options.steps, options.device))
             elif name in ("roentgen", "sd", "ip2p"):
@@ -116,7 +118,8 @@ def build_systems(names: list[str], options) -> tuple[list, dict[str, str]]:
     for label, checkpoint in getattr(options, "ablations", None) or []:
         name = f"medjourney-{label}"
         try:
-            systems.append(MedJourney(checkpoint, options.steps, options.device, name=name, guidance=_guidance(options)))
+            systems.append(MedJourney(checkpoint, options.steps, options.device, name=name, guidance=_guidance(options),
+                                      strength=getattr(options, "strength", None)))
         except Unavailable as why:
             skipped[name] = str(why)
     return systems, skipped

@@ -33,6 +33,8 @@ def main(argv: list[str] | None = None) -> int:
         command.add_argument("--steps", type=_positive_int, default=None)
         command.add_argument("--guidance-text", type=float, default=None)
         command.add_argument("--guidance-image", type=float, default=None)
+        command.add_argument("--strength", type=float, default=None,
+                             help="1 samples from pure noise; lower starts from the noised prior (default: the model's)")
         command.add_argument("--seed", type=int, default=None, help="random when omitted (printed)")
         command.add_argument("--scheduler", choices=["ddim", "euler_a", "dpm++"], default=None)
         command.add_argument("--device", default="auto", help="cpu, cuda, or auto")
@@ -92,6 +94,7 @@ def _generate(args) -> int:
         num_inference_steps=args.steps,
         guidance_scale=args.guidance_text,
         image_guidance_scale=args.guidance_image,
+        strength=args.strength,
         scheduler=args.scheduler,
         seed=seed,
     )
@@ -109,6 +112,7 @@ def _generate(args) -> int:
             trained=config.trained,
             severity=severity,
             truncated=output.truncated[index],
+            strength=config.default_strength if args.strength is None else args.strength,
         )
 
     if args.command == "generate":

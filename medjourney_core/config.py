@@ -19,6 +19,7 @@ class MedJourneyConfig:
     default_guidance_text: float = 7.5
     default_guidance_image: float = 1.5
     default_scheduler: str = "dpm++"
+    default_strength: float = 1.0  # 1: sample from pure noise (InstructPix2Pix); < 1: from the noised prior
     name: str = "medjourney"
     training: dict = field(default_factory=dict)  # provenance: data, stages, steps, commands
     metrics: dict = field(default_factory=dict)  # measured figures for the model card

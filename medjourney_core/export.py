@@ -13,7 +13,7 @@ from .model_card import DISCLAIMER
 
 def provenance(model_id: str, instruction: str, seed: int | None, steps: int, guidance_text: float,
                guidance_image: float, scheduler: str, trained: bool, severity: str | None = None,
-               truncated: bool = False) -> dict:
+               truncated: bool = False, strength: float = 1.0) -> dict:
     """The record that travels with every generated image (CLI, demo, evaluation)."""
     return {
         "model": model_id,
@@ -25,6 +25,7 @@ def provenance(model_id: str, instruction: str, seed: int | None, steps: int, gu
         "steps": steps,
         "guidance_text": guidance_text,
         "guidance_image": guidance_image,
+        "strength": strength,
         "scheduler": scheduler,
         "medjourney_version": __version__,
         "disclaimer": DISCLAIMER,

@@ -39,7 +39,8 @@ progression description (InstructPix2Pix-style latent diffusion, after BiomedJou
 - Text encoder (frozen): {text_spec.kind} `{text_spec.source}`, context {text_spec.max_length} tokens,
   followed by a learnable linear projection
 - Resolution: {config.resolution} x {config.resolution}; defaults: {config.default_steps} steps of
-  `{config.default_scheduler}`, text guidance {config.default_guidance_text}, image guidance {config.default_guidance_image}
+  `{config.default_scheduler}`, text guidance {config.default_guidance_text}, image guidance {config.default_guidance_image},
+  strength {config.default_strength} (1 = sampling from pure noise, lower = from the noised prior)
 
 ## Training
 

@@ -171,11 +171,13 @@ class MedJourneyPipeline:
         output_type: str = "pil",
         progress: bool = True,
         callback: Callable[[int, int], None] | None = None,
+        strength: float | None = None,
     ) -> MedJourneyOutput:
         steps = self.config.default_steps if num_inference_steps is None else num_inference_steps
         text_scale = self.config.default_guidance_text if guidance_scale is None else guidance_scale
         image_scale = self.config.default_guidance_image if image_guidance_scale is None else image_guidance_scale
-        _check_options(steps, text_scale, image_scale, num_images_per_prompt, output_type)
+        strength = self.config.default_strength if strength is None else strength
+        _check_options(steps, text_scale, image_scale, num_images_per_prompt, output_type, strength)
 
         # 1. The descriptions, with the requested severity.
         prompts = [instruction] if isinstance(instruction, str) else list(instruction)
@@ -201,16 +203,26 @@ class MedJourneyPipeline:
         prior_latents = prior_latents.repeat_interleave(batch // prior_latents.shape[0], dim=0)
         image_latents = torch.cat([prior_latents, prior_latents, torch.zeros_like(prior_latents)])
 
-        # 4. Initial noise, one generator per image so that a batch reproduces single runs.
+        # 4. Initial noise, one generator per image so that a batch reproduces single runs. With
+        #    strength < 1 sampling starts part-way, from the prior's latent noised to that level (as
+        #    image-to-image): the prior's overall brightness and layout then come from the prior.
         generators, seeds = _generators(generator, seed, len(prompts), num_images_per_prompt)
         sampler = make_scheduler(scheduler or self.config.default_scheduler, self.scheduler.config)
         sampler.set_timesteps(steps, device=self.device)
-        latents = randn_tensor(prior_latents.shape, generator=generators, device=self.device, dtype=self.dtype)
-        latents = latents * sampler.init_noise_sigma
+        timesteps = sampler.timesteps
+        noise = randn_tensor(prior_latents.shape, generator=generators, device=self.device, dtype=self.dtype)
+        if strength < 1.0:
+            skipped = (steps - max(1, round(steps * strength))) * sampler.order
+            timesteps = timesteps[skipped:]
+            if hasattr(sampler, "set_begin_index"):
+                sampler.set_begin_index(skipped)
+            anchor = prior_latents * self.vae.config.scaling_factor
+            latents = sampler.add_noise(anchor, noise, timesteps[:1].repeat(len(anchor)))
+        else:
+            latents = noise * sampler.init_noise_sigma
         step_kwargs = _step_kwargs(sampler, generators)
 
         # 5. Denoise with three-branch guidance, one batched UNet call per step.
-        timesteps = sampler.timesteps
         for index, t in enumerate(tqdm(timesteps, desc="denoising", disable=not progress, leave=False)):
             model_input = sampler.scale_model_input(torch.cat([latents] * 3), t)
             model_input = torch.cat([model_input, image_latents], dim=1)
@@ -383,9 +395,12 @@ def _scheduler_key(class_name: str) -> str:
     }.get(class_name, "ddim")
 
 
-def _check_options(steps: int, text_scale: float, image_scale: float, per_prompt: int, output_type: str) -> None:
+def _check_options(steps: int, text_scale: float, image_scale: float, per_prompt: int, output_type: str,
+                   strength: float = 1.0) -> None:
     if not isinstance(steps, int) or not 1 <= steps <= 1000:
         raise MedJourneyError(f"Steps must be between 1 and 1000, not {steps}.")
+    if not np.isfinite(strength) or not 0.0 < strength <= 1.0:
+        raise MedJourneyError(f"Strength must be above 0 and at most 1, not {strength}.")
     for name, value in (("Text guidance", text_scale), ("Image guidance", image_scale)):
         if not np.isfinite(value) or not 0.0 <= value <= 50.0:
             raise MedJourneyError(f"{name} must be between 0 and 50, not {value}.")

@@ -2,10 +2,10 @@
 figures, and example priors from held-out test patients for the demo.
 
     python -m train.ship --stage2 W/stage2/final --stage1 W/stage1/final --data W/prep \
-        --eval W/eval --evaluators W/evaluators --guidance TEXT IMAGE [--out assets]
+        --eval W/eval --evaluators W/evaluators --guidance TEXT IMAGE --strength S [--out assets]
 
-`--guidance` sets the shipped model's default text and image guidance (the demo's starting values),
-chosen on validation pairs with `python -m evaluate.run --split validate`.
+`--guidance` and `--strength` set the shipped model's defaults (the demo's starting values), chosen
+on validation pairs with `python -m evaluate.run --split validate`.
 """
 
 from __future__ import annotations
@@ -63,10 +63,12 @@ def read_metrics(path: Path) -> dict:
 
 
 def ship(stage2: Path, stage1: Path, data: Path, evaluation: Path, out: Path, examples: int = 4,
-         guidance: tuple[float, float] | None = None, evaluators: Path | None = None) -> None:
+         guidance: tuple[float, float] | None = None, evaluators: Path | None = None, strength: float | None = None) -> None:
     model = MedJourneyPipeline.from_pretrained(stage2, allow_untrained=False)
     if guidance is not None:
         model.config.default_guidance_text, model.config.default_guidance_image = map(float, guidance)
+    if strength is not None:
+        model.config.default_strength = float(strength)
     model.config.name = "medjourney-phantom"
     model.config.notes = NOTES
     model.config.metrics = {"evaluated on": f"{evaluation} (held-out p19 phantom patients)", **read_metrics(evaluation / "metrics.csv")}
@@ -118,9 +120,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--evaluators", type=Path, default=None, help="phantom evaluators to ship (evaluate.train_evaluators)")
     parser.add_argument("--guidance", type=float, nargs=2, metavar=("TEXT", "IMAGE"), default=None,
                         help="the shipped model's default guidance (default: the checkpoint's)")
+    parser.add_argument("--strength", type=float, default=None, help="the shipped model's default strength")
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "assets")
     args = parser.parse_args(argv)
-    ship(args.stage2, args.stage1, args.data, args.eval, args.out, guidance=args.guidance, evaluators=args.evaluators)
+    ship(args.stage2, args.stage1, args.data, args.eval, args.out, guidance=args.guidance, evaluators=args.evaluators,
+         strength=args.strength)
     return 0
 
 

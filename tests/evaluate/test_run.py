@@ -103,3 +103,17 @@ def test_true_labels_know_every_finding(setup):
     values = [value for pair in pairs for value in pair["labels"].values()]
     assert set(values) <= {0.0, 1.0} and len(values) == 5 * len(pairs)
     assert unknown_in_reports > 0  # the reports leave findings unmentioned; the true state does not
+
+
+def test_summary_tables_several_runs(tmp_path, capsys):
+    from evaluate.summary import main as summary
+
+    for name, cmig in (("a", 61.5), ("b", 70.25)):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "metrics.csv").write_text(
+            f"system,metric,value\nmedjourney,cmig,{cmig}\nmedjourney,truth/ssim,0.8123\nidentity,cmig,99\n")
+    assert summary([str(tmp_path / "a"), str(tmp_path / "b"), str(tmp_path / "none")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[2].startswith("| a | 61.50 | n/a") and "| 0.812 |" in lines[2]
+    assert lines[3].startswith("| b | 70.25 |")
+    assert lines[4].startswith("| none | missing")

@@ -122,6 +122,31 @@ def test_bad_options_are_refused_with_clear_messages(tiny_pipeline):
         tiny_pipeline(REAL_PNG, [])
     with pytest.raises(ValueError, match="Unknown scheduler"):
         tiny_pipeline(REAL_PNG, INSTRUCTION, scheduler="plms", num_inference_steps=1)
+    for strength in (0.0, 1.5, float("nan")):
+        with pytest.raises(MedJourneyError, match="Strength must be above 0"):
+            tiny_pipeline(REAL_PNG, INSTRUCTION, strength=strength)
+
+
+@pytest.mark.parametrize("scheduler", ["ddim", "euler_a", "dpm++"])
+def test_strength_starts_from_the_noised_prior_part_way(tiny_pipeline, scheduler):
+    calls = []
+    hook = tiny_pipeline.unet.register_forward_hook(lambda module, args, output: calls.append(args[1]))
+    kwargs = dict(num_inference_steps=10, seed=3, scheduler=scheduler, output_type="np", progress=False)
+    try:
+        full = tiny_pipeline(REAL_PNG, INSTRUCTION, **kwargs).images
+        steps_full, calls[:] = list(calls), []
+        part = tiny_pipeline(REAL_PNG, INSTRUCTION, strength=0.3, **kwargs).images
+        steps_part, calls[:] = list(calls), []
+        light = tiny_pipeline(REAL_PNG, INSTRUCTION, strength=0.1, **kwargs).images
+    finally:
+        hook.remove()
+    assert len(steps_full) == 10 and len(steps_part) == 3  # the last 3 of the 10 timesteps
+    assert [float(t) for t in steps_part] == [float(t) for t in steps_full[-3:]]
+    assert np.isfinite(part).all() and np.abs(full - part).mean() > 1e-3
+    # Starting from the prior noised to the lowest level keeps the image nearest the autoencoded prior.
+    prior = tiny_pipeline.load_prior(REAL_PNG)
+    autoencoded = tiny_pipeline.decode(tiny_pipeline.encode_prior(prior) * tiny_pipeline.vae.config.scaling_factor).numpy()
+    assert np.abs(light - autoencoded).mean() < np.abs(full - autoencoded).mean()
 
 
 def test_checkpoint_round_trip_is_exact(tiny_pipeline, tiny_checkpoint):

@@ -19,11 +19,12 @@ def test_ship_sets_guidance_copies_evaluators_and_records_metrics(tmp_path, prep
     out = tmp_path / "assets"
 
     assert main(["--stage2", str(tmp_path / "stage2"), "--stage1", str(tmp_path / "stage1"), "--data", str(prepared),
-                 "--eval", str(evaluation), "--evaluators", str(tmp_path / "evaluators"), "--guidance", "4.5", "2.5",
+                 "--eval", str(evaluation), "--evaluators", str(tmp_path / "evaluators"), "--guidance", "4.5", "2.5", "--strength", "0.8",
                  "--out", str(out)]) == 0
 
     shipped = MedJourneyPipeline.from_pretrained(out / "medjourney-phantom")
     assert (shipped.config.default_guidance_text, shipped.config.default_guidance_image) == (4.5, 2.5)
+    assert shipped.config.default_strength == 0.8
     assert shipped.config.metrics["cmig"] == 71.5  # MedJourney's row, not identity's
     assert "text guidance 4.5, image guidance 2.5" in (out / "medjourney-phantom" / "README.md").read_text()
     PhantomEvaluators(out / "evaluators" / "phantom")  # loads

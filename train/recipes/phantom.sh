@@ -27,9 +27,9 @@ export MEDJOURNEY_PHANTOM_EVALUATORS="$W/evaluators"
 # 6. The ablations: one-stage, and data prepared without registration.
 bash train/recipes/phantom-ablations.sh "$W" both
 # 7. Guidance on validation pairs (never the test split): the README's sweep table comes from these.
-for G in "5.0 1.5" "5.0 2.0" "5.0 3.0" "3.0 2.0"; do
+for G in "5.0 2.0" "5.0 3.0" "5.0 1.5" "3.0 2.0" "7.5 3.0"; do
   set -- $G
-  python -m evaluate.run --model "$W/stage2/final" --data "$W/prep" --split validate --limit 60 --systems medjourney \
+  python -m evaluate.run --model "$W/stage2/final" --data "$W/prep" --split validate --limit 60 --systems medjourney,identity \
     --evaluators phantom --text-guidance "$1" --image-guidance "$2" --out "$W/guidance/text$1-image$2" --quiet > /dev/null
 done
 # 8. The test patients: every system and both ablations at the chosen guidance.
