@@ -264,6 +264,62 @@ def bench_repeat(args) -> None:
     print(f"first_vs_repeat: {first / second:.2f}x  (target >= 1.3)")
 
 
+# Dense bf16 tensor-core peaks (TFLOP/s) from the vendors' data sheets, by device-name fragment.
+BF16_PEAK_TFLOPS = {"H200": 989.0, "H100 PCIe": 756.0, "H100": 989.0, "A100": 312.0, "L40S": 362.0, "L4": 121.0}
+SD15_STEP_GFLOP_256 = 515.0  # one three-branch UNet step of the SD 1.5-size UNet at 256 px (issue #9's figure)
+
+
+def bench_gpu(args) -> None:
+    """The SD 1.5-size UNet at 256 px, 20 steps, three-branch guidance, bf16, SDPA, channels_last:
+    eager, torch.compile, and torch.compile with CUDA graphs; ms per step, ms per counterfactual, and
+    the share of the GPU's bf16 peak. On a CPU (--size tiny) it runs eager only, to check the plumbing."""
+    import torch
+
+    pipeline, what = _bench_pipeline(args)
+    cuda = args.device == "cuda"
+    pipeline.unet.to(memory_format=torch.channels_last)
+    latent = pipeline.config.resolution // 8
+    sample = torch.randn(3, pipeline.unet.config.in_channels, latent, latent, device=args.device, dtype=pipeline.dtype)
+    states, _ = pipeline.encode_instructions(["new moderate right pleural effusion"] * 3)
+    timestep = torch.tensor(500, device=args.device)
+    sync = torch.cuda.synchronize if cuda else (lambda: None)
+    eager_unet = pipeline.unet
+    modes = [("eager", None)] + ([("compile", "max-autotune-no-cudagraphs"), ("compile+cudagraphs", "reduce-overhead")] if cuda else [])
+    name = torch.cuda.get_device_name() if cuda else platform.processor() or "cpu"
+    peak = next((v for k, v in BF16_PEAK_TFLOPS.items() if k in name), None) if cuda else None
+    print(f"model: {what}, device {name}")
+    results = {}
+    for label, mode in modes:
+        unet = eager_unet if mode is None else torch.compile(eager_unet, mode=mode, fullgraph=False)
+
+        @torch.no_grad()
+        def step():
+            return unet(sample, timestep, encoder_hidden_states=states).sample
+
+        for _ in range(3):  # warm-up (compilation happens here)
+            step()
+        sync()
+        repeats = 20 if cuda else 3
+        start = time.perf_counter()
+        for _ in range(repeats):
+            step()
+        sync()
+        step_ms = 1000 * (time.perf_counter() - start) / repeats
+        pipeline.unet = unet
+        end_to_end = _timed(lambda: (pipeline(SAMPLE_PRIOR, "new moderate right pleural effusion", num_inference_steps=20,
+                                              seed=0, progress=False, output_type="pt"), sync()))
+        pipeline.unet = eager_unet
+        results[label] = step_ms
+        line = f"{label}: {step_ms:.2f} ms per UNet step (batch 3), {1000 * end_to_end:.1f} ms per counterfactual (20 steps)"
+        if args.size == "sd15":
+            achieved = SD15_STEP_GFLOP_256 / step_ms  # GFLOP per ms = TFLOP/s
+            line += f", {achieved:.0f} TFLOP/s" + (f" = {100 * achieved / peak:.1f} % of the bf16 peak ({peak:.0f})" if peak else "")
+        print(line)
+    print(f"machine: {_machine()}")
+    best = min(results, key=results.get)
+    print(f"eager_vs_best: {results['eager'] / results[best]:.2f}x  (best: {best})")
+
+
 # Where the demo's generate handler spends its time: (label, file suffix, function name) of the calls
 # whose cumulative time cProfile reports. Nested rows are indented under the row that contains them.
 PROFILE_ROWS = [
@@ -325,7 +381,8 @@ def bench_profile(args) -> None:
 
 
 BENCHMARKS = {"render": bench_render, "register": bench_register, "train": bench_train,
-              "inference": bench_inference, "sweep": bench_sweep, "repeat": bench_repeat, "profile": bench_profile}
+              "inference": bench_inference, "sweep": bench_sweep, "repeat": bench_repeat, "profile": bench_profile,
+              "gpu": bench_gpu}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -78,7 +78,7 @@ def _generate(args) -> int:
 
     import torch
 
-    from .export import provenance, save_gif, save_png
+    from .export import provenance, save_gif, save_png, save_strip
     from .image_io import read_image, to_pil
     from .pipeline import MedJourneyPipeline
 
@@ -131,8 +131,9 @@ def _generate(args) -> int:
         records.append(record(index, output, severity))
     prior_image = to_pil(pipeline.load_prior(prior)[0, 0])
     save_gif([prior_image, *output.images], ["prior", *SEVERITIES], args.out / "journey.gif")
+    save_strip([prior_image, *output.images], ["prior", *SEVERITIES], args.out / "strip.png")
     (args.out / "provenance.json").write_text(json.dumps(records, indent=2) + "\n")
-    print(f"wrote {', '.join(s + '.png' for s in SEVERITIES)} and journey.gif to {args.out}  (seed {seed})")
+    print(f"wrote {', '.join(s + '.png' for s in SEVERITIES)}, journey.gif and strip.png to {args.out}  (seed {seed})")
     for severity, instruction in zip(SEVERITIES, output.instructions):
         print(f"  {severity:>8}: {instruction}")
     return 0

@@ -58,6 +58,20 @@ def labelled(image: Image.Image, label: str) -> Image.Image:
     return canvas
 
 
+def save_strip(frames: list[Image.Image], labels: list[str], path: str | Path) -> Path:
+    """The frames side by side, each captioned: a sweep at a glance (README figures, reports)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tiles = [labelled(frame, label) for frame, label in zip(frames, labels)]
+    strip = Image.new("L", (sum(t.width for t in tiles), max(t.height for t in tiles)), 0)
+    x = 0
+    for tile in tiles:
+        strip.paste(tile, (x, 0))
+        x += tile.width
+    strip.save(path)
+    return path
+
+
 def save_gif(frames: list[Image.Image], labels: list[str], path: str | Path, seconds_per_frame: float = 0.8) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -52,6 +52,10 @@ def test_sweep_writes_each_severity_and_an_animated_journey(cli_checkpoint, tmp_
         assert Image.open(out / f"{severity}.png").size == (64, 64)
     gif = Image.open(out / "journey.gif")
     assert gif.is_animated and gif.n_frames == 4  # prior + three severities
+    strip = Image.open(out / "strip.png")
+    assert strip.width == 4 * 64 and strip.height > 64  # four captioned tiles side by side
+    records_strength = json.loads((out / "provenance.json").read_text())[0]["strength"]
+    assert records_strength == 1.0  # the checkpoint's default, recorded with every image
     records = json.loads((out / "provenance.json").read_text())
     assert [r["instruction"] for r in records] == [f"new {s} left pleural effusion" for s in ("slight", "moderate", "large")]
 

@@ -6,9 +6,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 W=${1:-work/phantom-recipe}
-# The shipped default guidance (text, image), chosen on validation pairs by step 7's sweep.
+# The shipped defaults (text guidance, image guidance, strength), chosen on validation pairs by step 7.
 TEXT_GUIDANCE=${TEXT_GUIDANCE:-5.0}
 IMAGE_GUIDANCE=${IMAGE_GUIDANCE:-2.0}
+STRENGTH=${STRENGTH:-0.8}
 mkdir -p "$W"
 
 # 1. Phantom journeys: 600 patients x 5 studies (p19, a tenth of the patients, is the test split).
@@ -26,18 +27,21 @@ python -m train.fit --data "$W/prep" --stage 2 --output "$W/stage2" --config "$W
 export MEDJOURNEY_PHANTOM_EVALUATORS="$W/evaluators"
 # 6. The ablations: one-stage, and data prepared without registration.
 bash train/recipes/phantom-ablations.sh "$W" both
-# 7. Guidance on validation pairs (never the test split): the README's sweep table comes from these.
-for G in "5.0 2.0" "5.0 3.0" "5.0 1.5" "3.0 2.0" "7.5 3.0"; do
+# 7. Guidance and strength on validation pairs (never the test split); the README's table is
+#    `python -m evaluate.summary $W/guidance/*`.
+for G in "5.0 2.0 1.0" "5.0 3.0 1.0" "5.0 1.5 1.0" "3.0 2.0 1.0" "7.5 3.0 1.0" "5.0 2.0 0.9" "5.0 2.0 0.8" "7.5 2.0 0.8" \
+         "5.0 2.0 0.7" "7.5 2.0 0.7"; do
   set -- $G
   python -m evaluate.run --model "$W/stage2/final" --data "$W/prep" --split validate --limit 60 --systems medjourney,identity \
-    --evaluators phantom --text-guidance "$1" --image-guidance "$2" --out "$W/guidance/text$1-image$2" --quiet > /dev/null
+    --evaluators phantom --text-guidance "$1" --image-guidance "$2" --strength "$3" --out "$W/guidance/text$1-image$2-strength$3" \
+    --quiet > /dev/null
 done
 # 8. The test patients: every system and both ablations at the chosen guidance.
 python -m evaluate.run --model "$W/stage2/final" --text-only-model "$W/stage1/final" --data "$W/prep" --split test \
   --systems medjourney,identity,text-only,roentgen,ip2p --ablation one-stage="$W/ablation-one-stage/final" \
   --ablation unregistered="$W/ablation-unregistered/final" --evaluators phantom \
-  --text-guidance "$TEXT_GUIDANCE" --image-guidance "$IMAGE_GUIDANCE" --out "$W/eval" --quiet
+  --text-guidance "$TEXT_GUIDANCE" --image-guidance "$IMAGE_GUIDANCE" --strength "$STRENGTH" --out "$W/eval" --quiet
 # 9. Ship the models, evaluators and example priors into assets/.
 python -m train.ship --stage2 "$W/stage2/final" --stage1 "$W/stage1/final" --data "$W/prep" --eval "$W/eval" \
-  --evaluators "$W/evaluators" --guidance "$TEXT_GUIDANCE" "$IMAGE_GUIDANCE"
+  --evaluators "$W/evaluators" --guidance "$TEXT_GUIDANCE" "$IMAGE_GUIDANCE" --strength "$STRENGTH"
 echo "recipe done: $W/eval/tables.md, assets/medjourney-phantom"
