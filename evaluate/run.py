@@ -150,7 +150,43 @@ def load_truths(pairs: list[dict], truth_dir: Path, size: int) -> list[tuple[np.
         truth = image(str(truth_dir.parent / record["counterfactual"]), size)[0, 0].numpy()
         changed = image(str(truth_dir.parent / record["change_mask"]), size)[0, 0].numpy() > 0.5
         truths.append((truth, changed))
+        pair["changes"] = record.get("changes", [])
     return truths
+
+
+def change_kind(change: dict) -> str:
+    """'new effusion (left)', 'decreased edema', ... from one ground-truth change."""
+    before, after = change["before"], change["after"]
+    verb = "new" if before == 0 else "resolved" if after == 0 else "increased" if after > before else "decreased"
+    side = _side(change)
+    return f"{verb} {change['finding']}" + (f" ({side})" if side else "")
+
+
+def _side(change: dict) -> str | None:
+    where = str(change.get("where") or "")
+    return where.split()[0] if where.split()[:1] in (["left"], ["right"]) else None
+
+
+def by_change_kind(pairs, images, priors, truths) -> dict:
+    """Change achieved per kind of change, over the pairs with exactly one change; for one-sided
+    changes also how often the described side moved more (in the true direction) than its mirror."""
+    groups: dict[str, dict[str, list]] = {}
+    for index, ((truth, changed), pair) in enumerate(zip(truths, pairs)):
+        if len(pair.get("changes", [])) != 1 or not changed.any():
+            continue
+        kind = change_kind(pair["changes"][0])
+        prior, generated = priors[index, 0].numpy(), images[index, 0].numpy()
+        group = groups.setdefault(kind, {"achieved": [], "side": []})
+        group["achieved"].append(metrics.change_accuracy(prior, generated, truth, changed)["change_achieved"])
+        if _side(pair["changes"][0]):
+            mirror = changed[:, ::-1] & ~changed
+            if mirror.any():
+                direction = np.sign((truth - prior)[changed].mean())
+                delta = generated - prior
+                group["side"].append(float(direction * delta[changed].mean() > direction * delta[mirror].mean()))
+    return {kind: {"n": len(g["achieved"]), "change_achieved": float(np.mean(g["achieved"])),
+                   "described_side_ahead": float(np.mean(g["side"])) if g["side"] else float("nan")}
+            for kind, g in sorted(groups.items())}
 
 
 def score(evaluators, pairs, images, priors, reference: dict, truths) -> dict:
@@ -185,6 +221,7 @@ def score(evaluators, pairs, images, priors, reference: dict, truths) -> dict:
                 achieved.append(change["change_achieved"])
                 inside.append(change["change_inside"])
             spurious.append(float(np.abs(generated - prior)[~changed].mean()))
+        result["by_kind"] = by_change_kind(pairs, images, priors, truths)
         result["truth"] = {"psnr": float(np.mean(psnrs)), "ssim": float(np.mean(ssims)),
                            "change_achieved": float(np.mean(achieved)) if achieved else float("nan"),
                            "change_inside": float(np.mean(inside)) if inside else float("nan"),
@@ -210,6 +247,7 @@ def write_outputs(out, results, skipped, pairs, priors, references, generated, e
         rows += [(name, "race_auroc", r["race_auroc"]), (name, "age_pearson", r["age_pearson"]), (name, "cmig", r["cmig"])]
         rows += [(name, f"dice/{k}", v) for k, v in r["dice"].items()]
         rows += [(name, f"truth/{k}", v) for k, v in r.get("truth", {}).items()]
+        rows += [(name, f"by_kind/{kind}/{k}", v) for kind, values in r.get("by_kind", {}).items() for k, v in values.items()]
     with open(out / "metrics.csv", "w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["system", "metric", "value"])
@@ -255,6 +293,22 @@ def write_outputs(out, results, skipped, pairs, priors, references, generated, e
         lines += ["", "Change achieved: projection of the generated change onto the true change inside the changed "
                   "region (1 = the whole described change, 0 = none). Spurious change: mean |generated - prior| "
                   "outside it (0 = the rest of the patient untouched)."]
+        with_kinds = [name for name in order if results[name].get("by_kind")]
+        kinds = sorted({k for name in with_kinds for k in results[name]["by_kind"]},
+                       key=lambda k: -results[with_kinds[0]]["by_kind"].get(k, {"n": 0})["n"])
+        if kinds:
+            lines += ["", "## Change achieved by kind of change (pairs with exactly one change)", "",
+                      "Each cell: change achieved; for one-sided changes also the share of pairs where the described "
+                      "side moved more, in the true direction, than the same region mirrored to the other side.", "",
+                      "| Change | Pairs | " + " | ".join(with_kinds) + " |", "|---" * (len(with_kinds) + 2) + "|"]
+            for kind in kinds:
+                cells = []
+                for name in with_kinds:
+                    v = results[name]["by_kind"].get(kind)
+                    cells.append("" if v is None else f"{v['change_achieved']:.2f}" + (
+                        "" if math.isnan(v["described_side_ahead"]) else f"; side {100 * v['described_side_ahead']:.0f} %"))
+                n = results[with_kinds[0]]["by_kind"].get(kind, {"n": 0})["n"]
+                lines.append(f"| {kind} | {n} | " + " | ".join(cells) + " |")
     (out / "tables.md").write_text("\n".join(lines) + "\n")
     _plots(out, results, order, pairs, priors, references, generated)
 

@@ -35,7 +35,7 @@ def test_end_to_end_on_a_phantom_export(setup, tmp_path, monkeypatch):
     tables = (out / "tables.md").read_text()
     assert "Not run: **roentgen** (no weights given (--roentgen PATH_OR_HUB_ID))" in tables
     assert "80.54, 97.22 and 79.38 give 84.11" in tables  # the CMIG note wherever tables are printed
-    for section in ("Table 1", "Table 3", "Table 4", "true counterfactual"):
+    for section in ("Table 1", "Table 3", "Table 4", "true counterfactual", "Change achieved by kind"):
         assert section in tables
     for name in ("examples.png", "table1.png", "roc_pleural_effusion.png", "metrics.csv"):
         assert (out / name).is_file()
@@ -117,3 +117,27 @@ def test_summary_tables_several_runs(tmp_path, capsys):
     assert lines[2].startswith("| a | 61.50 | n/a") and "| 0.812 |" in lines[2]
     assert lines[3].startswith("| b | 70.25 |")
     assert lines[4].startswith("| none | missing")
+
+
+def test_change_kinds_and_the_described_side():
+    import numpy as np
+    import torch
+
+    from evaluate.run import by_change_kind, change_kind
+
+    assert change_kind({"finding": "effusion", "where": "left", "before": 0, "after": 2}) == "new effusion (left)"
+    assert change_kind({"finding": "consolidation", "where": "right upper lobe", "before": 2, "after": 0}) == \
+        "resolved consolidation (right)"
+    assert change_kind({"finding": "edema", "where": None, "before": 1, "after": 3}) == "increased edema"
+    prior = np.zeros((8, 8), np.float32)
+    truth = prior.copy()
+    truth[4:, :3] = 1.0  # a new opacity on the image's left third
+    changed = truth > 0
+    right_side = np.where(changed, 0.8, 0.0)  # the change, on the described side
+    wrong_side = np.where(changed[:, ::-1], 0.8, 0.0)  # the same change mirrored
+    pairs = [{"changes": [{"finding": "effusion", "where": "right", "before": 0, "after": 2}]}] * 2
+    images = torch.tensor(np.stack([right_side, wrong_side]))[:, None]
+    priors = torch.zeros_like(images)
+    result = by_change_kind(pairs, images, priors, [(truth, changed)] * 2)["new effusion (right)"]
+    assert result["n"] == 2 and result["described_side_ahead"] == 0.5
+    assert abs(result["change_achieved"] - 0.4) < 1e-6  # 0.8 on one pair, 0 on the other
