@@ -30,6 +30,7 @@ def test_the_shipped_models_are_trained_and_carry_their_card():
 
 
 @pytest.mark.parametrize("finding, instruction", [("Pleural Effusion", "New moderate left pleural effusion."),
+                                                  ("Cardiomegaly", "New moderate cardiomegaly."),
                                                   ("Pleural Effusion", "New large right pleural effusion.")])
 def test_a_new_finding_appears_and_the_patient_stays(shipped, finding, instruction):
     pipeline, evaluators = shipped
@@ -47,3 +48,17 @@ def test_a_new_finding_appears_and_the_patient_stays(shipped, finding, instructi
     # ... the sex proxy is kept, and the image stays close to the prior outside the change.
     assert (evaluators.race(after).argmax(1) == evaluators.race(before).argmax(1)).all()
     assert float((after - before).abs().mean()) < 0.1
+
+
+@pytest.mark.parametrize("side", ["left", "right"])
+def test_an_effusion_goes_to_the_described_side(shipped, side):
+    pipeline, _ = shipped
+    names = [e["image"] for e in json.loads((EXAMPLES / "examples.json").read_text())]
+    priors = torch.cat([pipeline.load_prior(str(EXAMPLES / name)) for name in names])
+    output = pipeline(priors, [f"New moderate {side} pleural effusion."] * len(names), seed=0, output_type="pt",
+                      progress=False).images
+    lower = (output - priors[:, 0])[:, 160:, :]  # the lower third, where fluid collects
+    image_left, image_right = lower[:, :, :128].mean().item(), lower[:, :, 128:].mean().item()
+    # A PA film shows the patient's left on the image's right; fluid is denser (brighter) than lung.
+    described, other = (image_right, image_left) if side == "left" else (image_left, image_right)
+    assert described > other + 0.015
