@@ -296,9 +296,11 @@ def write_outputs(out, results, skipped, pairs, priors, references, generated, e
         with_kinds = [name for name in order if results[name].get("by_kind")]
         kinds = sorted({k for name in with_kinds for k in results[name]["by_kind"]},
                        key=lambda k: -results[with_kinds[0]]["by_kind"].get(k, {"n": 0})["n"])
-        if kinds:
-            lines += ["", "## Change achieved by kind of change (pairs with exactly one change)", "",
-                      "Each cell: change achieved; for one-sided changes also the share of pairs where the described "
+        lines += ["", "## Change achieved by kind of change (pairs with exactly one change)", ""]
+        if not kinds:
+            lines += ["No pair has exactly one change."]
+        else:
+            lines += ["Each cell: change achieved; for one-sided changes also the share of pairs where the described "
                       "side moved more, in the true direction, than the same region mirrored to the other side.", "",
                       "| Change | Pairs | " + " | ".join(with_kinds) + " |", "|---" * (len(with_kinds) + 2) + "|"]
             for kind in kinds:

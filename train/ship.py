@@ -56,6 +56,8 @@ fractures and lesions were never seen in training.
 
 
 def read_metrics(path: Path) -> dict:
+    """MedJourney's headline metrics from an evaluate.run metrics.csv, and the CMIG of every other
+    system it was compared with (baselines, ablations, the reference)."""
     metrics = {}
     if path.is_file():
         for row in csv.DictReader(open(path)):
@@ -63,6 +65,8 @@ def read_metrics(path: Path) -> dict:
                     "cmig", "pathology_auroc/Mean", "race_auroc", "age_pearson", "dice/Mean", "truth/ssim",
                     "truth/psnr", "truth/change_achieved", "truth/spurious_outside"):
                 metrics[row["metric"]] = round(float(row["value"]), 4)
+            elif row["metric"] == "cmig":
+                metrics[f"cmig of {row['system']}"] = round(float(row["value"]), 2)
     return metrics
 
 

@@ -26,6 +26,7 @@ def test_ship_sets_guidance_copies_evaluators_and_records_metrics(tmp_path, prep
     assert (shipped.config.default_guidance_text, shipped.config.default_guidance_image) == (4.5, 2.5)
     assert shipped.config.default_strength == 0.8
     assert shipped.config.metrics["cmig"] == 71.5  # MedJourney's row, not identity's
+    assert shipped.config.metrics["cmig of identity"] == 60.0  # the comparison travels with the card
     assert "text guidance 4.5, image guidance 2.5" in (out / "medjourney-phantom" / "README.md").read_text()
     PhantomEvaluators(out / "evaluators" / "phantom")  # loads
     examples = json.loads((out / "examples" / "examples.json").read_text())
