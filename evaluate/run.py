@@ -126,7 +126,8 @@ def run(options) -> dict:
 
 def _check_settings(folder: Path, system, options) -> None:
     """Resuming reuses generated images: refuse when they were made with other settings."""
-    settings = {"checkpoint": str(getattr(system, "checkpoint", "")), "seed": options.seed, "steps": options.steps,
+    settings = {"checkpoint": str(getattr(system, "checkpoint", "")), "seed": options.seed,
+                "steps": getattr(system, "steps", options.steps),
                 "resolution": options.resolution, "text_guidance": getattr(system, "text_scale", None),
                 "image_guidance": getattr(system, "image_scale", None), "strength": getattr(system, "strength", None)}
     record = folder / "settings.json"
@@ -295,7 +296,7 @@ def write_outputs(out, results, skipped, pairs, priors, references, generated, e
                   "outside it (0 = the rest of the patient untouched)."]
         with_kinds = [name for name in order if results[name].get("by_kind")]
         kinds = sorted({k for name in with_kinds for k in results[name]["by_kind"]},
-                       key=lambda k: -results[with_kinds[0]]["by_kind"].get(k, {"n": 0})["n"])
+                       key=lambda k: (-results[with_kinds[0]]["by_kind"].get(k, {"n": 0})["n"], k))
         lines += ["", "## Change achieved by kind of change (pairs with exactly one change)", ""]
         if not kinds:
             lines += ["No pair has exactly one change."]

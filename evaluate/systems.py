@@ -37,9 +37,13 @@ class MedJourney:
             self.pipeline = MedJourneyPipeline.from_pretrained(checkpoint, device=device, allow_untrained=False)
         except MedJourneyError as error:
             raise Unavailable(str(error)) from None
-        self.name, self.steps, self.checkpoint = name, steps, checkpoint
-        self.text_scale, self.image_scale = guidance  # None: the checkpoint's defaults
-        self.strength = strength
+        config = self.pipeline.config
+        self.name, self.checkpoint = name, checkpoint
+        self.steps = config.default_steps if steps is None else steps
+        # None means the checkpoint's default; keep the effective value, which is what a run depends on.
+        self.text_scale = config.default_guidance_text if guidance[0] is None else guidance[0]
+        self.image_scale = config.default_guidance_image if guidance[1] is None else guidance[1]
+        self.strength = config.default_strength if strength is None else strength
 
     def generate(self, priors, descriptions, impressions, seed):
         out = self.pipeline(priors, descriptions, seed=seed, num_inference_steps=self.steps, guidance_scale=self.text_scale,
@@ -48,19 +52,22 @@ class MedJourney:
 
 
 class TextOnly(MedJourney):
-    """A stage-1 model fed the reference impression with the dummy prior: the RoentGen setting."""
+    """A stage-1 model fed the reference impression with the dummy prior: the RoentGen setting. It
+    samples from pure noise (strength 1: there is no prior to start from) with the same guidance as
+    MedJourney, so that a run does not depend on defaults stored in the stage-1 checkpoint."""
 
     description = "stage-1 model, reference impression, dummy prior (RoentGen setting)"
 
-    def __init__(self, checkpoint: str, steps: int | None, device: str):
+    def __init__(self, checkpoint: str, steps: int | None, device: str,
+                 guidance: tuple[float | None, float | None] = (None, None)):
         if not checkpoint:
             raise Unavailable("no stage-1 checkpoint given (--text-only-model)")
-        super().__init__(checkpoint, steps, device, name="text-only")
+        super().__init__(checkpoint, steps, device, name="text-only", guidance=guidance, strength=1.0)
 
     def generate(self, priors, descriptions, impressions, seed):
-        # The checkpoint's own guidance: --text-guidance/--image-guidance tune MedJourney, not this baseline.
         dummy = torch.full_like(priors, 128.0 / 255.0)
-        out = self.pipeline(dummy, impressions, seed=seed, num_inference_steps=self.steps, output_type="np", progress=False)
+        out = self.pipeline(dummy, impressions, seed=seed, num_inference_steps=self.steps, guidance_scale=self.text_scale,
+                            image_guidance_scale=self.image_scale, strength=1.0, output_type="np", progress=False)
         return out.images
 
 
@@ -108,7 +115,7 @@ def build_systems(names: list[str], options) -> tuple[list, dict[str, str]]:
                 systems.append(MedJourney(options.model, options.steps, options.device, guidance=_guidance(options),
                                           strength=getattr(options, "strength", None)))
             elif name == "text-only":
-                systems.append(TextOnly(options.text_only_model, options.steps, options.device))
+                systems.append(TextOnly(options.text_only_model, options.steps, options.device, guidance=_guidance(options)))
             elif name in ("roentgen", "sd", "ip2p"):
                 systems.append(DiffusersBaseline(name, getattr(options, name), options.device, options.steps))
             else:

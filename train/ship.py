@@ -82,6 +82,8 @@ def ship(stage2: Path, stage1: Path, data: Path, evaluation: Path, out: Path, ex
     model.config.metrics = {"evaluated on": f"{evaluation} (held-out p19 phantom patients)", **read_metrics(evaluation / "metrics.csv")}
     model.save_pretrained(out / "medjourney-phantom")
     text_only = MedJourneyPipeline.from_pretrained(stage1, allow_untrained=False)
+    if guidance is not None:  # the Compare tab and evaluate.run drive the text-only model with the same guidance
+        text_only.config.default_guidance_text, text_only.config.default_guidance_image = map(float, guidance)
     text_only.config.name = "medjourney-phantom-stage1"
     text_only.config.notes = NOTES.replace("stage 1\nthen stage 2", "stage 1")
     text_only.save_pretrained(out / "medjourney-phantom-stage1")

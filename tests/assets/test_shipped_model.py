@@ -4,7 +4,6 @@ makes the described change where the shipped evaluators can see it, keeping the 
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 

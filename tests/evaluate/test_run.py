@@ -141,3 +141,21 @@ def test_change_kinds_and_the_described_side():
     result = by_change_kind(pairs, images, priors, [(truth, changed)] * 2)["new effusion (right)"]
     assert result["n"] == 2 and result["described_side_ahead"] == 0.5
     assert abs(result["change_achieved"] - 0.4) < 1e-6  # 0.8 on one pair, 0 on the other
+
+
+def test_settings_are_recorded_as_used_not_as_typed(setup, tmp_path, monkeypatch):
+    import json
+
+    from medjourney_core.pipeline import MedJourneyPipeline
+
+    monkeypatch.setattr("evaluate.evaluators.PHANTOM_DIR", setup / "evaluators")
+    out = tmp_path / "eval"
+    assert run(setup, out, "--systems", "medjourney,text-only", "--text-only-model", str(setup / "model"), "--limit", "2") == 0
+    defaults = MedJourneyPipeline.from_pretrained(setup / "model").config
+    record = json.loads((out / "generated" / "medjourney" / "settings.json").read_text())
+    assert (record["text_guidance"], record["image_guidance"], record["strength"]) == (
+        defaults.default_guidance_text, defaults.default_guidance_image, defaults.default_strength)
+    assert json.loads((out / "generated" / "text-only" / "settings.json").read_text())["strength"] == 1.0
+    # Spelling the defaults out is the same run: it resumes instead of refusing.
+    assert run(setup, out, "--systems", "medjourney", "--limit", "2", "--text-guidance", str(defaults.default_guidance_text),
+               "--image-guidance", str(defaults.default_guidance_image)) == 0

@@ -25,6 +25,8 @@ def test_ship_sets_guidance_copies_evaluators_and_records_metrics(tmp_path, prep
     shipped = MedJourneyPipeline.from_pretrained(out / "medjourney-phantom")
     assert (shipped.config.default_guidance_text, shipped.config.default_guidance_image) == (4.5, 2.5)
     assert shipped.config.default_strength == 0.8
+    stage1 = MedJourneyPipeline.from_pretrained(out / "medjourney-phantom-stage1")
+    assert (stage1.config.default_guidance_text, stage1.config.default_strength) == (4.5, 1.0)
     assert shipped.config.metrics["cmig"] == 71.5  # MedJourney's row, not identity's
     assert shipped.config.metrics["cmig of identity"] == 60.0  # the comparison travels with the card
     assert "text guidance 4.5, image guidance 2.5" in (out / "medjourney-phantom" / "README.md").read_text()
