@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# The offline default model, end to end, with the project's own commands (CPU, 2 cores: about 75
-# minutes to the stage-2 model, 30 more for the evaluators, 70 for the two ablations, 25 for the
-# evaluation). Steps already done are skipped, so an interrupted run can be started again.
+# The offline default model, end to end, with the project's own commands, on a 2-core CPU. Measured:
+# about 70 minutes to the stage-2 model (VAE 20, stage 1 14, stage 2 35, on idle cores); the evaluators
+# 24 minutes and the two ablations side by side 85 minutes (both while sharing the cores with each
+# other); the ten validation runs and the test evaluation about 35 minutes. Steps already done are
+# skipped or resumed, so an interrupted run can be started again.
 # Usage: bash train/recipes/phantom.sh [WORK_DIR]   (default: work/phantom-recipe, ignored by git)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
