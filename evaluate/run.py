@@ -142,7 +142,8 @@ def _batched(function, images: torch.Tensor, size: int = 32) -> np.ndarray:
 
 
 def load_truths(pairs: list[dict], truth_dir: Path, size: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    """(true counterfactual, change mask) of each pair, from the phantom's ground truth."""
+    """(true counterfactual, change mask) of each pair, from the phantom's ground truth; each pair also
+    gets its list of true changes under "changes" (for the change-by-kind table)."""
     records = {(p["prior_study_id"], p["study_id"]): p
                for p in map(json.loads, (truth_dir / "pairs.jsonl").read_text().splitlines())}
     truths = []
@@ -164,8 +165,8 @@ def change_kind(change: dict) -> str:
 
 
 def _side(change: dict) -> str | None:
-    where = str(change.get("where") or "")
-    return where.split()[0] if where.split()[:1] in (["left"], ["right"]) else None
+    first = str(change.get("where") or "").split()[:1]
+    return first[0] if first in (["left"], ["right"]) else None
 
 
 def by_change_kind(pairs, images, priors, truths) -> dict:

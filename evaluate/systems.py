@@ -112,10 +112,10 @@ def build_systems(names: list[str], options) -> tuple[list, dict[str, str]]:
             if name == "identity":
                 systems.append(Identity())
             elif name == "medjourney":
-                systems.append(MedJourney(options.model, options.steps, options.device, guidance=_guidance(options),
-                                          strength=getattr(options, "strength", None)))
+                systems.append(MedJourney(options.model, options.steps, options.device, **_sampling(options)))
             elif name == "text-only":
-                systems.append(TextOnly(options.text_only_model, options.steps, options.device, guidance=_guidance(options)))
+                systems.append(TextOnly(options.text_only_model, options.steps, options.device,
+                                        guidance=_sampling(options)["guidance"]))
             elif name in ("roentgen", "sd", "ip2p"):
                 systems.append(DiffusersBaseline(name, getattr(options, name), options.device, options.steps))
             else:
@@ -125,12 +125,13 @@ def build_systems(names: list[str], options) -> tuple[list, dict[str, str]]:
     for label, checkpoint in getattr(options, "ablations", None) or []:
         name = f"medjourney-{label}"
         try:
-            systems.append(MedJourney(checkpoint, options.steps, options.device, name=name, guidance=_guidance(options),
-                                      strength=getattr(options, "strength", None)))
+            systems.append(MedJourney(checkpoint, options.steps, options.device, name=name, **_sampling(options)))
         except Unavailable as why:
             skipped[name] = str(why)
     return systems, skipped
 
 
-def _guidance(options) -> tuple[float | None, float | None]:
-    return getattr(options, "text_guidance", None), getattr(options, "image_guidance", None)
+def _sampling(options) -> dict:
+    """The MedJourney systems' guidance and strength from the command line (None: the checkpoint's)."""
+    return {"guidance": (getattr(options, "text_guidance", None), getattr(options, "image_guidance", None)),
+            "strength": getattr(options, "strength", None)}

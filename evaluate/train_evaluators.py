@@ -91,13 +91,15 @@ def train(out: Path, patients: int, studies: int, seed: int, steps: int, progres
         loss = (F.binary_cross_entropy_with_logits(heads["pathology"], data["labels"][index])
                 + F.cross_entropy(heads["sex"], data["sex"][index])
                 + F.smooth_l1_loss(heads["age"], data["age"][index], beta=5.0) / 10)
+        active = list(zip(optimizers, schedules))
         if step < segmenter_steps:
             loss = loss + F.binary_cross_entropy_with_logits(segmenter(films), data["masks"][index].float())
-        training = 2 if step < segmenter_steps else 1
-        for optimizer in optimizers[:training]:
+        else:
+            active = active[:1]  # the classifier's alone
+        for optimizer, _ in active:
             optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        for optimizer, schedule in zip(optimizers[:training], schedules[:training]):
+        for optimizer, schedule in active:
             optimizer.step()
             schedule.step()
     classifier.eval()
